@@ -1,0 +1,1 @@
+"""Tianmu (天目): emergency-management command platform."""

@@ -1,0 +1,1 @@
+"""一张图: the command map, the first page a district duty officer opens."""

@@ -1,0 +1,655 @@
+/* 一张图 (command map). No inline script: settings come from the json_script block "map-config", data from
+ * the map API (/api/v1/map/). Exposes window.tianmuMap = {map, layers} and sets body[data-map-ready="1"]
+ * once the initially enabled layers are drawn (browser tests rely on both). */
+(function () {
+  "use strict";
+
+  var cfgNode = document.getElementById("map-config");
+  if (!cfgNode || !window.L) {
+    return;
+  }
+  var cfg = JSON.parse(cfgNode.textContent);
+  var T = cfg.labels || {};
+  var NARROW_PX = 900;
+  var FLY_ZOOM = 15;
+  var TOWN_FILLS = ["#e3edf7", "#e8f1e4", "#f4ecdf", "#efe6f3", "#e0f0ef", "#f5e6e6"];
+
+  // ---- small helpers --------------------------------------------------------------------------------------
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (k) {
+        if (k === "className") {
+          node.className = attrs[k];
+        } else {
+          node.setAttribute(k, attrs[k]);
+        }
+      });
+    }
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text);
+    }
+    return node;
+  }
+
+  function safeColor(c) {
+    return /^#[0-9a-fA-F]{3,8}$/.test(c || "") ? c : "#1565c0";
+  }
+
+  function fmt(n) {
+    var v = Number(n || 0);
+    return v.toLocaleString("zh-CN", {maximumFractionDigits: 1});
+  }
+
+  function getJSON(url) {
+    return fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}}).then(function (r) {
+      if (!r.ok) {
+        throw new Error(r.status + " " + url);
+      }
+      return r.json();
+    });
+  }
+
+  function apiUrl(path, params) {
+    var url = cfg.mapApi + path;
+    if (params) {
+      var qs = new URLSearchParams(params).toString();
+      if (qs) {
+        url += "?" + qs;
+      }
+    }
+    return url;
+  }
+
+  function recordUrl(slug, id) {
+    return cfg.recordUrl.replace("{slug}", encodeURIComponent(slug)).replace("{id}", encodeURIComponent(id));
+  }
+
+  var statusNode = document.getElementById("map-status");
+  function status(text, isError) {
+    if (!statusNode) {
+      return;
+    }
+    statusNode.textContent = text || "";
+    statusNode.classList.toggle("error", !!isError);
+  }
+
+  // ---- the map and its base layers ------------------------------------------------------------------------
+  var map = L.map("map", {
+    preferCanvas: true,
+    center: cfg.center,
+    zoom: cfg.zoom || 10,
+    minZoom: 7,
+    maxZoom: 18,
+    zoomControl: false,
+    attributionControl: !!cfg.tileUrl,
+  });
+  L.control.zoom({position: "bottomright"}).addTo(map);
+  L.control.scale({position: "bottomleft", imperial: false}).addTo(map);
+  if (cfg.tileUrl) {
+    L.tileLayer(cfg.tileUrl, {attribution: cfg.tileAttribution || "", maxZoom: 18}).addTo(map);
+  }
+  // Boundaries sit below the record markers; they are not interactive so they never catch clicks.
+  map.createPane("towns").style.zIndex = 350;
+  map.createPane("villages").style.zIndex = 360;
+
+  function zoomClasses() {
+    var z = map.getZoom();
+    var c = map.getContainer();
+    c.classList.toggle("cmap-z-low", z < 9);
+    c.classList.toggle("cmap-z-village", z >= 12);
+  }
+  map.on("zoomend", zoomClasses);
+  zoomClasses();
+
+  var townIndex = 0;
+  var townLayer = L.geoJSON(null, {
+    pane: "towns",
+    interactive: false,
+    style: function () {
+      var fill = TOWN_FILLS[townIndex++ % TOWN_FILLS.length];
+      return {color: "#0d3b66", weight: 1.5, opacity: 0.8, fillColor: fill, fillOpacity: cfg.tileUrl ? 0.25 : 0.85};
+    },
+    onEachFeature: function (f, layer) {
+      layer.bindTooltip(String((f.properties && f.properties.name) || ""), {
+        permanent: true, direction: "center", className: "cmap-label town", interactive: false,
+      });
+    },
+  });
+  var villageLayer = L.geoJSON(null, {
+    pane: "villages",
+    interactive: false,
+    style: function () {
+      return {color: "#4f6d8c", weight: 0.7, opacity: 0.8, dashArray: "3 3", fill: false};
+    },
+    onEachFeature: function (f, layer) {
+      layer.bindTooltip(String((f.properties && f.properties.name) || ""), {
+        permanent: true, direction: "center", className: "cmap-label village", interactive: false,
+      });
+    },
+  });
+  var baseLayers = {towns: townLayer, villages: villageLayer};
+  var baseLoaded = {};
+
+  function loadBase(level) {
+    if (baseLoaded[level]) {
+      return baseLoaded[level];
+    }
+    var url = cfg.boundariesApi + "?" + new URLSearchParams({level: level === "towns" ? "town" : "village"});
+    baseLoaded[level] = getJSON(url).then(function (fc) {
+      baseLayers[level].addData(fc);
+      return fc;
+    }).catch(function (err) {
+      delete baseLoaded[level];
+      throw err;
+    });
+    return baseLoaded[level];
+  }
+
+  var townsReady = loadBase("towns").then(function () {
+    townLayer.addTo(map);
+    var b = townLayer.getBounds();
+    if (b.isValid()) {
+      map.fitBounds(b, {padding: [16, 16]});
+    }
+  }).catch(function () {
+    status(T.load_failed, true);
+  });
+
+  document.querySelectorAll("input[data-base]").forEach(function (box) {
+    box.addEventListener("change", function () {
+      var level = box.getAttribute("data-base");
+      if (!box.checked) {
+        map.removeLayer(baseLayers[level]);
+        return;
+      }
+      box.disabled = true;
+      loadBase(level).then(function () {
+        if (box.checked) {
+          baseLayers[level].addTo(map);
+        }
+      }).catch(function () {
+        box.checked = false;
+        status(T.load_failed, true);
+      }).then(function () {
+        box.disabled = false;
+      });
+    });
+  });
+
+  // ---- record layers ---------------------------------------------------------------------------------------
+  var layers = {};   // slug → Leaflet layer group (MarkerClusterGroup for dense kinds)
+  var meta = {};     // slug → {slug, name, color, cluster, count, loaded: Promise}
+  var popup = L.popup({maxWidth: 300, autoPanPadding: [40, 40]});
+  window.tianmuMap = {map: map, layers: layers, meta: meta};
+
+  function popupNode(slug, id, name, lines) {
+    var box = el("div", {className: "cmap-popup"});
+    box.appendChild(el("b", {className: "cmap-popup-title"}, name));
+    lines.forEach(function (line) {
+      if (line) {
+        box.appendChild(el("div", {className: "muted"}, line));
+      }
+    });
+    box.appendChild(el("a", {href: recordUrl(slug, id), className: "cmap-popup-link"}, T.detail || "详情"));
+    return box;
+  }
+
+  function openFeaturePopup(marker) {
+    var row = marker.tmRow;
+    var info = meta[marker.tmSlug] || {};
+    var sub = [row[4], info.name].filter(Boolean).join(" · ");
+    popup.setLatLng(marker.getLatLng()).setContent(popupNode(marker.tmSlug, row[0], row[3], [sub])).openOn(map);
+  }
+
+  function clusterIcon(color) {
+    return function (cluster) {
+      var n = cluster.getChildCount();
+      var size = n < 10 ? 30 : n < 100 ? 36 : n < 1000 ? 42 : 48;
+      return L.divIcon({
+        html: '<span style="background:' + color + '">' + n + "</span>",
+        className: "cmap-cluster",
+        iconSize: L.point(size, size),
+      });
+    };
+  }
+
+  function makeGroup(info) {
+    var group;
+    if (info.cluster && L.markerClusterGroup) {
+      group = L.markerClusterGroup({
+        chunkedLoading: true,
+        chunkInterval: 120,
+        chunkDelay: 30,
+        showCoverageOnHover: false,
+        maxClusterRadius: 50,
+        disableClusteringAtZoom: 16,
+        spiderfyOnMaxZoom: true,
+        iconCreateFunction: clusterIcon(info.color),
+        chunkProgress: function (done, total) {
+          if (done === total && group.tmChunksDone) {
+            group.tmChunksDone();
+          }
+        },
+      });
+    } else {
+      group = L.featureGroup();
+    }
+    group.on("click", function (e) {
+      var m = e.propagatedFrom || e.layer;
+      if (m && m.tmRow) {
+        openFeaturePopup(m);
+      }
+    });
+    return group;
+  }
+
+  function buildMarkers(info, features) {
+    var style = {radius: 6, color: "#ffffff", weight: 1.2, opacity: 1, fillColor: info.color, fillOpacity: 0.9};
+    var out = new Array(features.length);
+    for (var i = 0; i < features.length; i++) {
+      var f = features[i];
+      var m = L.circleMarker([f[2], f[1]], style);
+      m.tmRow = f;
+      m.tmSlug = info.slug;
+      out[i] = m;
+    }
+    return out;
+  }
+
+  function setCount(slug, n, loaded) {
+    var node = document.querySelector('[data-layer-count="' + slug + '"]');
+    if (node) {
+      node.textContent = fmt(n);
+      if (loaded) {
+        node.setAttribute("data-loaded", "1");
+      }
+    }
+  }
+
+  // Fetch a layer's features and draw them; the group must already be on the map for chunked clustering.
+  function loadLayer(slug) {
+    var info = meta[slug];
+    if (info.loaded) {
+      return info.loaded;
+    }
+    var item = document.querySelector('li[data-layer-item="' + slug + '"]');
+    if (item) {
+      item.classList.add("loading");
+    }
+    info.loaded = getJSON(apiUrl("layers/" + encodeURIComponent(slug))).then(function (data) {
+      var group = layers[slug];
+      var markers = buildMarkers(info, data.features || []);
+      return new Promise(function (resolve) {
+        if (info.cluster && group.addLayers && map.hasLayer(group)) {
+          group.tmChunksDone = resolve;
+          group.addLayers(markers);
+        } else if (group.addLayers) {
+          group.addLayers(markers);
+          resolve();
+        } else {
+          markers.forEach(function (m) {
+            group.addLayer(m);
+          });
+          resolve();
+        }
+      }).then(function () {
+        group.tmChunksDone = null;
+        setCount(slug, markers.length, true);
+        return markers.length;
+      });
+    }).catch(function (err) {
+      info.loaded = null;
+      status(T.load_failed, true);
+      throw err;
+    }).finally(function () {
+      if (item) {
+        item.classList.remove("loading");
+      }
+    });
+    return info.loaded;
+  }
+
+  function showLayer(slug, on) {
+    var group = layers[slug];
+    if (!on) {
+      map.removeLayer(group);
+      return Promise.resolve();
+    }
+    group.addTo(map);
+    return loadLayer(slug);
+  }
+
+  function renderLayerList(list) {
+    var ul = document.getElementById("map-layers");
+    ul.textContent = "";
+    var wanted = cfg.defaultLayers || [];
+    list.forEach(function (info) {
+      info.color = safeColor(info.color);
+      meta[info.slug] = info;
+      layers[info.slug] = makeGroup(info);
+      var li = el("li", {className: "cmap-layer", "data-layer-item": info.slug});
+      var label = el("label");
+      var box = el("input", {type: "checkbox", "data-layer": info.slug, id: "layer-" + info.slug});
+      box.checked = wanted.indexOf(info.slug) >= 0;
+      var dot = el("i", {className: "dot"});
+      dot.style.background = info.color;
+      label.appendChild(box);
+      label.appendChild(dot);
+      label.appendChild(el("span", {className: "cmap-layer-name"}, info.name));
+      label.appendChild(el("span", {className: "cmap-layer-count", "data-layer-count": info.slug}, fmt(info.count)));
+      li.appendChild(label);
+      ul.appendChild(li);
+      box.addEventListener("change", function () {
+        box.disabled = true;
+        showLayer(info.slug, box.checked).catch(function () {
+          box.checked = false;
+          map.removeLayer(layers[info.slug]);
+        }).then(function () {
+          box.disabled = false;
+        });
+      });
+    });
+    var initial = list.filter(function (info) {
+      return wanted.indexOf(info.slug) >= 0;
+    }).map(function (info) {
+      var box = document.querySelector('input[data-layer="' + info.slug + '"]');
+      box.disabled = true;
+      return showLayer(info.slug, true).catch(function () {
+        box.checked = false;
+      }).then(function () {
+        box.disabled = false;
+      });
+    });
+    return Promise.all(initial);
+  }
+
+  var layersReady = getJSON(apiUrl("layers")).then(function (data) {
+    return renderLayerList(data.layers || []);
+  }).catch(function () {
+    var ul = document.getElementById("map-layers");
+    ul.textContent = "";
+    ul.appendChild(el("li", {className: "error"}, T.load_failed));
+  });
+
+  Promise.all([townsReady, layersReady]).then(function () {
+    document.body.dataset.mapReady = "1";
+  });
+
+  // ---- search ----------------------------------------------------------------------------------------------
+  var searchForm = document.getElementById("map-search");
+  var searchInput = document.getElementById("map-search-input");
+  var resultsNode = document.getElementById("map-search-results");
+  var highlight = L.layerGroup().addTo(map);
+  var searchSeq = 0;
+  var searchTimer = null;
+
+  function goTo(hit) {
+    highlight.clearLayers();
+    var ll = L.latLng(hit.lat, hit.lon);
+    L.circleMarker(ll, {radius: 14, color: "#c62828", weight: 3, fill: false, interactive: false}).addTo(highlight);
+    var node = popupNode(hit.kind, hit.id, hit.name, [[hit.kind_name, hit.region_name].filter(Boolean).join(" · "),
+      hit.code]);
+    map.once("moveend", function () {
+      popup.setLatLng(ll).setContent(node).openOn(map);
+    });
+    map.flyTo(ll, Math.max(map.getZoom(), FLY_ZOOM), {duration: 0.8});
+    if (window.innerWidth < NARROW_PX) {
+      setCollapsed(document.getElementById("layer-panel"), true);
+    }
+  }
+
+  function showResults(hits) {
+    resultsNode.textContent = "";
+    resultsNode.hidden = false;
+    if (!hits.length) {
+      resultsNode.appendChild(el("li", {className: "muted"}, T.no_results));
+      return;
+    }
+    hits.forEach(function (hit) {
+      var li = el("li");
+      var btn = el("button", {type: "button", className: "cmap-hit", "data-kind": hit.kind, "data-id": hit.id});
+      var dot = el("i", {className: "dot"});
+      dot.style.background = (meta[hit.kind] && meta[hit.kind].color) || "#607080";
+      btn.appendChild(dot);
+      btn.appendChild(el("span", {className: "cmap-hit-name"}, hit.name));
+      btn.appendChild(el("small", {className: "muted"}, [hit.kind_name, hit.region_name].filter(Boolean).join(" · ")));
+      btn.addEventListener("click", function () {
+        goTo(hit);
+      });
+      li.appendChild(btn);
+      resultsNode.appendChild(li);
+    });
+  }
+
+  function runSearch() {
+    var q = searchInput.value.trim();
+    var seq = ++searchSeq;
+    if (!q) {
+      resultsNode.hidden = true;
+      resultsNode.textContent = "";
+      highlight.clearLayers();
+      return;
+    }
+    resultsNode.hidden = false;
+    resultsNode.textContent = "";
+    resultsNode.appendChild(el("li", {className: "muted"}, T.searching));
+    getJSON(apiUrl("search", {q: q})).then(function (hits) {
+      if (seq === searchSeq) {
+        showResults(Array.isArray(hits) ? hits : hits.results || []);
+      }
+    }).catch(function () {
+      if (seq === searchSeq) {
+        resultsNode.textContent = "";
+        resultsNode.appendChild(el("li", {className: "error"}, T.load_failed));
+      }
+    });
+  }
+
+  if (searchForm) {
+    searchForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      clearTimeout(searchTimer);
+      runSearch();
+    });
+    searchInput.addEventListener("input", function () {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(runSearch, 350);
+    });
+    searchInput.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") {
+        searchInput.value = "";
+        runSearch();
+      }
+    });
+  }
+
+  // ---- panels ----------------------------------------------------------------------------------------------
+  function setCollapsed(panel, collapsed) {
+    if (!panel) {
+      return;
+    }
+    panel.classList.toggle("collapsed", collapsed);
+    var btn = panel.querySelector("[data-toggle]");
+    if (btn) {
+      btn.setAttribute("aria-expanded", collapsed ? "false" : "true");
+    }
+    if (!collapsed && panel.id === "stats-panel") {
+      renderCharts();
+    }
+  }
+
+  document.querySelectorAll("[data-toggle]").forEach(function (btn) {
+    btn.addEventListener("click", function () {
+      var panel = document.getElementById(btn.getAttribute("data-toggle"));
+      var collapse = !panel.classList.contains("collapsed");
+      if (!collapse && window.innerWidth < NARROW_PX) {
+        // On a phone the two panels would cover each other: open one at a time.
+        document.querySelectorAll(".cmap-panel").forEach(function (p) {
+          if (p !== panel) {
+            setCollapsed(p, true);
+          }
+        });
+      }
+      setCollapsed(panel, collapse);
+    });
+  });
+  if (window.innerWidth < NARROW_PX) {
+    setCollapsed(document.getElementById("layer-panel"), true);
+    setCollapsed(document.getElementById("stats-panel"), true);
+  }
+
+  // ---- statistics (ECharts) --------------------------------------------------------------------------------
+  var statsPanel = document.getElementById("stats-panel");
+  var kindSelect = document.getElementById("stats-kind");
+  var statsByKind = {};
+  var charts = {};
+
+  function chartFor(id) {
+    if (!window.echarts) {
+      return null;
+    }
+    var node = document.getElementById(id);
+    if (!node) {
+      return null;
+    }
+    if (!charts[id]) {
+      charts[id] = echarts.init(node, null, {renderer: "canvas"});
+    }
+    return charts[id];
+  }
+
+  // A horizontal bar chart: long Chinese category names stay readable on any width.
+  function barChart(id, names, values, color, seriesName) {
+    var node = document.getElementById(id);
+    if (!node) {
+      return;
+    }
+    node.style.height = Math.max(120, names.length * 24 + 40) + "px";
+    var chart = chartFor(id);
+    if (!chart) {
+      return;
+    }
+    chart.resize();
+    if (!names.length) {
+      chart.clear();
+      chart.setOption({title: {text: T.no_data, left: "center", top: "middle",
+        textStyle: {color: "#8a99a8", fontSize: 13, fontWeight: "normal"}}}, true);
+      return;
+    }
+    chart.setOption({
+      animationDuration: 400,
+      grid: {left: 8, right: 44, top: 6, bottom: 6, containLabel: true},
+      tooltip: {trigger: "axis", axisPointer: {type: "shadow"}, valueFormatter: fmt},
+      xAxis: {type: "value", splitLine: {lineStyle: {color: "#e6ebf0"}}, axisLabel: {color: "#607080"}},
+      yAxis: {type: "category", inverse: true, data: names, axisTick: {show: false},
+        axisLabel: {color: "#1c2733", width: 130, overflow: "truncate"}},
+      series: [{name: seriesName, type: "bar", data: values, barMaxWidth: 16, itemStyle: {color: color},
+        label: {show: true, position: "right", color: "#1c2733", formatter: function (p) {
+          return fmt(p.value);
+        }}}],
+    }, true);
+  }
+
+  function renderCharts() {
+    if (!statsPanel || statsPanel.classList.contains("collapsed") || !kindSelect) {
+      return;
+    }
+    var s = statsByKind[kindSelect.value];
+    if (!s) {
+      return;
+    }
+    var color = (meta[s.kind] && meta[s.kind].color) || "#1565c0";
+    var sums = document.getElementById("stats-sums");
+    if (sums) {
+      var parts = [(T.total || "合计") + " " + fmt(s.total)];
+      Object.keys(s.sums || {}).forEach(function (f) {
+        parts.push(((s.sum_labels && s.sum_labels[f]) || f) + " " + fmt(s.sums[f]));
+      });
+      sums.textContent = parts.join(" · ");
+    }
+    barChart("chart-type", s.by_type.map(function (r) {
+      return r.label || r.value || "—";
+    }), s.by_type.map(function (r) {
+      return r.count;
+    }), color, T.count);
+    barChart("chart-town", s.by_town.map(function (r) {
+      return r.name;
+    }), s.by_town.map(function (r) {
+      return r.count;
+    }), color, T.count);
+    var shelters = statsByKind.shelters;
+    var rows = shelters ? shelters.by_town : [];
+    barChart("chart-capacity", rows.map(function (r) {
+      return r.name;
+    }), rows.map(function (r) {
+      return r.capacity || 0;
+    }), (meta.shelters && meta.shelters.color) || "#2e7d32", T.capacity);
+  }
+
+  function renderTotals(list) {
+    var box = document.getElementById("stats-totals");
+    box.textContent = "";
+    list.forEach(function (s) {
+      var btn = el("button", {type: "button", className: "cmap-total", "data-kind": s.kind});
+      btn.appendChild(el("b", null, fmt(s.total)));
+      btn.appendChild(el("span", null, s.name));
+      btn.addEventListener("click", function () {
+        kindSelect.value = s.kind;
+        markTotals();
+        renderCharts();
+      });
+      box.appendChild(btn);
+    });
+  }
+
+  function markTotals() {
+    document.querySelectorAll(".cmap-total").forEach(function (b) {
+      b.classList.toggle("active", b.getAttribute("data-kind") === kindSelect.value);
+    });
+  }
+
+  getJSON(apiUrl("stats")).then(function (data) {
+    var list = data.kinds || [];
+    kindSelect.textContent = "";
+    list.forEach(function (s) {
+      statsByKind[s.kind] = s;
+      kindSelect.appendChild(el("option", {value: s.kind}, s.name));
+    });
+    if (statsByKind.shelters) {
+      kindSelect.value = "shelters";
+    }
+    renderTotals(list);
+    markTotals();
+    renderCharts();
+    statsPanel.dataset.statsReady = "1";
+  }).catch(function () {
+    var box = document.getElementById("stats-totals");
+    box.textContent = "";
+    box.appendChild(el("span", {className: "error"}, T.load_failed));
+  });
+
+  if (kindSelect) {
+    kindSelect.addEventListener("change", function () {
+      markTotals();
+      renderCharts();
+    });
+  }
+
+  function resizeCharts() {
+    Object.keys(charts).forEach(function (id) {
+      charts[id].resize();
+    });
+  }
+  if (window.ResizeObserver && statsPanel) {
+    new ResizeObserver(resizeCharts).observe(statsPanel);
+  }
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(resizeCharts, 150);
+  });
+  if (statsPanel) {
+    statsPanel.addEventListener("transitionend", resizeCharts);
+  }
+})();

@@ -1,0 +1,211 @@
+"""The API base: authentication (session or bearer token), error shapes, and the core routes.
+
+Errors always look like
+    {"code": "validation_error", "errors": [{"field": "lat", "message": "…", "message_en": "…"}]}
+    {"code": "forbidden", "message": "…", "message_en": "…"}
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import NinjaAPI, Router, Schema
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from .errors import ServiceError, bilingual
+from .models import ApiToken, Region
+from .scope import region_prefix
+
+__all__ = ["build_api", "TokenAuth", "core_router"]
+
+
+class TokenAuth(HttpBearer):
+    """`Authorization: Bearer tm_…` for other departments' systems."""
+
+    def authenticate(self, request, token):
+        if not token:
+            return None
+        try:
+            api_token = ApiToken.objects.select_related("user", "user__region").get(
+                key_hash=ApiToken.hash_key(token), revoked=False)
+        except ApiToken.DoesNotExist:
+            return None
+        if not api_token.user.is_active:
+            return None
+        now = timezone.now()
+        if api_token.last_used_at is None or (now - api_token.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+        request.user = api_token.user
+        return api_token.user
+
+
+class ScopedSessionAuth(SessionAuth):
+    """Session login (browser pages calling the API); CSRF is checked for unsafe methods."""
+
+
+PYDANTIC_ZH = {
+    "missing": _("此项为必填项"),
+    "float_parsing": _("必须是数字"),
+    "float_type": _("必须是数字"),
+    "int_parsing": _("必须是整数"),
+    "int_type": _("必须是整数"),
+    "int_from_float": _("必须是整数"),
+    "bool_parsing": _("必须是布尔值(true/false)"),
+    "bool_type": _("必须是布尔值(true/false)"),
+    "string_type": _("必须是文本"),
+    "string_too_long": _("文本过长"),
+    "date_parsing": _("日期格式应为 YYYY-MM-DD"),
+    "date_from_datetime_parsing": _("日期格式应为 YYYY-MM-DD"),
+    "datetime_parsing": _("时间格式应为 ISO 8601"),
+    "datetime_from_date_parsing": _("时间格式应为 ISO 8601"),
+    "json_invalid": _("请求体不是有效的 JSON"),
+    "model_attributes_type": _("请求体应为 JSON 对象"),
+    "dict_type": _("请求体应为 JSON 对象"),
+    "list_type": _("必须是列表"),
+    "extra_forbidden": _("不允许的字段"),
+}
+
+
+def _validation_payload(errors: list[dict]) -> dict:
+    out = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", []) if p not in ("body", "payload", "query", "path", "data")]
+        message = PYDANTIC_ZH.get(err.get("type", ""))
+        zh = bilingual(message)["zh"] if message else err.get("msg", "")
+        out.append({"field": ".".join(loc) or "__all__", "message": zh, "message_en": err.get("msg", "")})
+    return {"code": "validation_error", "errors": out}
+
+
+def build_api() -> NinjaAPI:
+    api = NinjaAPI(
+        title="Tianmu 天目 API",
+        version="1",
+        description=(
+            "临安区应急指挥平台数据接口 / Tianmu emergency command platform API. "
+            "Authenticate with a session (browser) or `Authorization: Bearer <token>` (department systems). "
+            "Every read is limited to the caller's region; errors carry per-field messages in Chinese and English."
+        ),
+        urls_namespace="api",
+        docs_url="/docs",
+        auth=[TokenAuth(), ScopedSessionAuth()],
+    )
+
+    @api.exception_handler(NinjaValidationError)
+    def on_validation(request, exc):
+        return api.create_response(request, _validation_payload(exc.errors), status=422)
+
+    @api.exception_handler(ServiceError)
+    def on_service_error(request, exc):
+        return api.create_response(request, {"code": "validation_error", "errors": exc.as_list()}, status=422)
+
+    @api.exception_handler(PermissionDenied)
+    def on_forbidden(request, exc):
+        msg = bilingual(getattr(exc, "message", None) or _("超出您的权限或管辖区域"))
+        return api.create_response(request, {"code": "forbidden", "message": msg["zh"], "message_en": msg["en"]},
+                                   status=403)
+
+    @api.exception_handler(Http404)
+    def on_not_found(request, exc):
+        msg = bilingual(_("记录不存在或不在您的管辖范围内"))
+        return api.create_response(request, {"code": "not_found", "message": msg["zh"], "message_en": msg["en"]},
+                                   status=404)
+
+    @api.exception_handler(AuthenticationError)
+    def on_unauthenticated(request, exc):
+        msg = bilingual(_("请先登录或提供有效的接口令牌"))
+        return api.create_response(request, {"code": "unauthorized", "message": msg["zh"],
+                                             "message_en": msg["en"]}, status=401)
+
+    @api.exception_handler(HttpError)
+    def on_http_error(request, exc):
+        return api.create_response(request, {"code": "error", "message": str(exc), "message_en": str(exc)},
+                                   status=exc.status_code)
+
+    return api
+
+
+core_router = Router(tags=["core"])
+
+
+class RegionOut(Schema):
+    code: str
+    name: str
+    level: str
+    kind: str
+    parent: str | None
+    population: int
+    households: int
+    area_km2: float
+    lon: float
+    lat: float
+
+
+class MeOut(Schema):
+    username: str
+    name: str
+    role: str
+    role_label: str
+    region: str | None
+    region_name: str | None
+    can_write: bool
+
+
+@core_router.get("/health", auth=None, summary="Liveness check (no auth, no database)")
+def health(request):
+    return {"status": "ok", "time": timezone.now().isoformat()}
+
+
+@core_router.get("/me", response=MeOut, summary="The caller, their role and home region")
+def me(request):
+    u = request.auth
+    return {"username": u.username, "name": u.display_name, "role": u.role, "role_label": str(u.get_role_display()),
+            "region": u.region.code if u.region_id else None, "region_name": u.region.name if u.region_id else None,
+            "can_write": u.can_write}
+
+
+def _regions_for(actor):
+    prefix = region_prefix(actor)
+    qs = Region.objects.select_related("parent")
+    if prefix is None:
+        return qs.none()
+    if prefix:
+        # A town sees its own subtree and the chain above it (for context), but not other towns.
+        parents = [prefix[:n] for n in (6, 9) if n < len(prefix)]
+        from django.db.models import Q
+
+        qs = qs.filter(Q(code__startswith=prefix) | Q(code__in=parents))
+    return qs
+
+
+@core_router.get("/regions", response=list[RegionOut], summary="Administrative regions visible to the caller")
+def regions(request, level: str | None = None, parent: str | None = None):
+    qs = _regions_for(request.auth)
+    if level:
+        qs = qs.filter(level=level)
+    if parent:
+        qs = qs.filter(parent__code=parent)
+    return [
+        {"code": r.code, "name": r.name, "level": r.level, "kind": r.kind, "parent": r.parent.code if r.parent else None,
+         "population": r.population, "households": r.households, "area_km2": r.area_km2, "lon": r.lon, "lat": r.lat}
+        for r in qs
+    ]
+
+
+@core_router.get("/regions/boundaries", summary="Region boundaries as GeoJSON (level=town|village|district)")
+def region_boundaries(request, level: str = "town", parent: str | None = None):
+    qs = _regions_for(request.auth).filter(level=level).exclude(boundary=None)
+    if parent:
+        qs = qs.filter(code__startswith=parent)
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "geometry": r.boundary,
+             "properties": {"code": r.code, "name": r.name, "level": r.level, "population": r.population,
+                            "households": r.households}}
+            for r in qs
+        ],
+    }

@@ -1,0 +1,80 @@
+"""`tianmu run`: the web server and the workers under one supervising process.
+
+Each child is restarted with backoff if it dies; Ctrl-C or SIGTERM stops them all. In production run each as
+its own service instead (see docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the web server (uvicorn) and background workers, restarting any that die."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--web-workers", type=int, default=1)
+        parser.add_argument("--no-workers", action="store_true", help="only the web server")
+
+    def handle(self, *args, host, port, web_workers, no_workers, **opts):
+        if settings.PRODUCTION:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        py = sys.executable
+        children = {
+            "web": [py, "-m", "uvicorn", "tianmu.asgi:application", "--host", host, "--port", str(port),
+                    "--workers", str(web_workers), "--no-access-log", "--timeout-graceful-shutdown", "3"],
+        }
+        if not no_workers:
+            children["tasks"] = [py, "-m", "tianmu.cli", "run_huey", "--quiet"]
+            children.update(extra_workers())
+        procs: dict[str, subprocess.Popen] = {}
+        restarts: dict[str, list[float]] = {name: [] for name in children}
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        for name, cmd in children.items():
+            procs[name] = subprocess.Popen(cmd)
+        self.stdout.write(self.style.SUCCESS(f"天目 running at http://{host}:{port}/  ({', '.join(children)})"))
+        try:
+            while not stopping:
+                time.sleep(0.5)
+                for name, proc in list(procs.items()):
+                    code = proc.poll()
+                    if code is None or stopping:
+                        continue
+                    now = time.monotonic()
+                    restarts[name] = [t for t in restarts[name] if now - t < 60] + [now]
+                    delay = min(30, 2 ** (len(restarts[name]) - 1))
+                    self.stderr.write(f"{name} exited with {code}; restarting in {delay}s")
+                    time.sleep(delay)
+                    procs[name] = subprocess.Popen(children[name])
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            deadline = time.monotonic() + 10
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def extra_workers() -> dict[str, list[str]]:
+    """Workers contributed by apps (e.g. sensor ingest): settings.TIANMU_WORKERS maps name → command args."""
+    return {name: [sys.executable, "-m", "tianmu.cli", *args]
+            for name, args in getattr(settings, "TIANMU_WORKERS", {}).items()}

@@ -1,0 +1,198 @@
+"""Core data: administrative regions, users with roles, API tokens, the event outbox and dead letters."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from .choices import READ_ALL_ROLES, WRITE_ROLES, RegionLevel, Role
+
+__all__ = ["Region", "User", "ApiToken", "Event", "EventCursor", "DeadLetter", "PlacedModel"]
+
+
+class Region(models.Model):
+    """An administrative region: the district, a town (镇街) or a village/community (村社).
+
+    Codes follow GB/T 2260 and its township extension: 6 digits for the district, 9 for a town, 12 for a
+    village, so a region's subtree is every region whose code starts with its code.
+    """
+
+    code = models.CharField(_("区划代码"), max_length=12, unique=True)
+    name = models.CharField(_("名称"), max_length=64)
+    level = models.CharField(_("层级"), max_length=16, choices=RegionLevel.choices, db_index=True)
+    kind = models.CharField(_("类型"), max_length=16, blank=True, help_text=_("镇/街道/村/社区"))
+    parent = models.ForeignKey("self", verbose_name=_("上级"), null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="children")
+    population = models.PositiveIntegerField(_("常住人口"), default=0)
+    households = models.PositiveIntegerField(_("户数"), default=0)
+    area_km2 = models.FloatField(_("面积(km²)"), default=0)
+    lon = models.FloatField(_("中心经度"))
+    lat = models.FloatField(_("中心纬度"))
+    min_lon = models.FloatField(default=0)
+    min_lat = models.FloatField(default=0)
+    max_lon = models.FloatField(default=0)
+    max_lat = models.FloatField(default=0)
+    boundary = models.JSONField(_("边界(GeoJSON)"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("行政区划")
+        verbose_name_plural = _("行政区划")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def town(self) -> Region | None:
+        """The town (镇街) this region lies in, or None for the district."""
+        if self.level == RegionLevel.TOWN:
+            return self
+        if self.level == RegionLevel.VILLAGE:
+            return self.parent
+        return None
+
+    def contains(self, other: Region | None) -> bool:
+        return other is not None and other.code.startswith(self.code)
+
+
+class User(AbstractUser):
+    """A person (or department system) with one role and one home region that bounds what it sees."""
+
+    role = models.CharField(_("角色"), max_length=24, choices=Role.choices, default=Role.VILLAGE_RESPONDER)
+    region = models.ForeignKey(Region, verbose_name=_("所属区域"), null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="users")
+    phone = models.CharField(_("电话"), max_length=32, blank=True)
+    title = models.CharField(_("职务"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("用户")
+        verbose_name_plural = _("用户")
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def display_name(self) -> str:
+        return (self.last_name + self.first_name) or self.username
+
+    @property
+    def can_write(self) -> bool:
+        return self.is_active and (self.is_superuser or self.role in WRITE_ROLES)
+
+    @property
+    def reads_everything(self) -> bool:
+        return self.is_superuser or self.role in READ_ALL_ROLES
+
+
+class ApiToken(models.Model):
+    """A bearer token for another department's system. Only a hash is stored; the key is shown once."""
+
+    user = models.ForeignKey(User, verbose_name=_("用户"), on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("名称"), max_length=64)
+    prefix = models.CharField(max_length=8, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
+    revoked = models.BooleanField(_("已吊销"), default=False)
+
+    class Meta:
+        verbose_name = _("接口令牌")
+        verbose_name_plural = _("接口令牌")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def new_key(cls) -> str:
+        return "tm_" + secrets.token_urlsafe(32)
+
+
+class Event(models.Model):
+    """A domain event, appended by a service in the same transaction as the change it describes.
+
+    The table is the outbox: consumers read it in id order with a saved cursor (EventCursor), so a crash
+    loses nothing, and it is the audit trail of who did what when.
+    """
+
+    type = models.CharField(_("事件类型"), max_length=64, db_index=True)
+    region = models.ForeignKey(Region, verbose_name=_("区域"), null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    region_code = models.CharField(max_length=12, blank=True, db_index=True)
+    actor = models.ForeignKey(User, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    subject = models.CharField(_("对象"), max_length=128, blank=True, db_index=True)
+    payload = models.JSONField(_("内容"), default=dict)
+    created_at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("领域事件")
+        verbose_name_plural = _("领域事件")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.type} {self.subject}"
+
+
+class EventCursor(models.Model):
+    """How far a named consumer has processed the event outbox."""
+
+    consumer = models.CharField(max_length=64, primary_key=True)
+    position = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("事件消费游标")
+        verbose_name_plural = _("事件消费游标")
+
+
+class DeadLetter(models.Model):
+    """A message a worker could not process, kept with the reason so nothing is silently lost."""
+
+    source = models.CharField(_("来源"), max_length=64, db_index=True)
+    key = models.CharField(_("标识"), max_length=200, blank=True)
+    payload = models.TextField(_("原始内容"))
+    reason = models.TextField(_("原因"))
+    created_at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+    resolved = models.BooleanField(_("已处理"), default=False)
+
+    class Meta:
+        verbose_name = _("死信")
+        verbose_name_plural = _("死信")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason[:60]}"
+
+
+class PlacedModel(models.Model):
+    """Base for every record that sits at a place inside a region: a code, a name, a point and a region."""
+
+    code = models.CharField(_("编码"), max_length=40, unique=True)
+    name = models.CharField(_("名称"), max_length=128, db_index=True)
+    region = models.ForeignKey(Region, verbose_name=_("所属区域"), on_delete=models.PROTECT, related_name="+")
+    lon = models.FloatField(_("经度"))
+    lat = models.FloatField(_("纬度"))
+    address = models.CharField(_("地址"), max_length=200, blank=True)
+    contact = models.CharField(_("负责人"), max_length=64, blank=True)
+    phone = models.CharField(_("联系电话"), max_length=32, blank=True)
+    notes = models.TextField(_("备注"), blank=True)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    history = HistoricalRecords(inherit=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name

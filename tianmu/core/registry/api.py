@@ -1,0 +1,164 @@
+"""One Ninja router per record kind, generated from its declaration. No logic: schema in, service or query
+call, schema out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from ninja import File, Form, Router, Schema
+from ninja.files import UploadedFile
+from ninja.orm import create_schema
+from pydantic import create_model
+
+from .kinds import kinds
+from .queries import RecordFilter, apply_filter, statistics, visible
+from .services import create_record, delete_record, record_snapshot, update_record
+
+__all__ = ["record_routers", "serialize"]
+
+MAX_PAGE_SIZE = 1000
+
+
+class ImportOut(Schema):
+    ok: bool
+    dry_run: bool
+    rows: int
+    created: int
+    updated: int
+    errors: list[dict]
+
+
+class HistoryOut(Schema):
+    history_id: int
+    when: str
+    who: str | None
+    action: str
+    reason: str | None
+    changes: dict[str, list[Any]]
+
+
+def serialize(kind, obj) -> dict:
+    data = record_snapshot(kind, obj)
+    data["id"] = obj.pk
+    data["region_name"] = obj.region.name
+    town = obj.region.town
+    data["town"] = town.code if town else None
+    data["town_name"] = town.name if town else None
+    data["updated_at"] = obj.updated_at.isoformat() if obj.updated_at else None
+    return data
+
+
+def _schemas(kind):
+    model = kind.model
+    names = [n for n in kind.editable_fields() if n != "region"]
+    base_out = create_schema(model, name=f"{model.__name__}Out", fields=["id", *names])
+    out = create_model(
+        f"{model.__name__}Record", __base__=base_out,
+        region=(str, ...), region_name=(str, ...), town=(str | None, None), town_name=(str | None, None),
+        updated_at=(str | None, None),
+    )
+    base_in = create_schema(model, name=f"{model.__name__}In", fields=names, optional_fields="__all__")
+    payload = create_model(f"{model.__name__}Input", __base__=base_in, region=(str | None, None))
+    page = create_model(f"{model.__name__}Page", count=(int, ...), page=(int, ...), page_size=(int, ...),
+                        results=(list[out], ...))
+    return out, payload, page
+
+
+def _filter_params(kind, request) -> RecordFilter:
+    return RecordFilter.from_params(kind, request.GET)
+
+
+def record_router(kind) -> Router:
+    router = Router(tags=[f"{kind.slug} · {kind.verbose_name_plural()}"])
+    Out, In, Page = _schemas(kind)
+    filter_doc = ", ".join(kind.filter_fields) or "none"
+
+    @router.get("/", response=Page, summary=f"List {kind.slug}",
+                description=("Filters: region (code, includes sub-regions), q (search), bbox=min_lon,min_lat,max_lon,"
+                             f"max_lat, lon+lat+radius (metres), and by field: {filter_doc}. page, page_size (≤1000)."))
+    def list_records(request, page: int = 1, page_size: int = 100):
+        qs = apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)).order_by("code")
+        page_size = max(1, min(MAX_PAGE_SIZE, page_size))
+        page = max(1, page)
+        total = qs.count()
+        rows = qs[(page - 1) * page_size: page * page_size]
+        return {"count": total, "page": page, "page_size": page_size, "results": [serialize(kind, o) for o in rows]}
+
+    @router.get("/stats", summary=f"Statistics of {kind.slug} by type and by town (same filters as the list)")
+    def stats(request):
+        return statistics(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)), kind)
+
+    @router.get("/geojson", summary=f"{kind.slug} as a GeoJSON FeatureCollection (same filters as the list)")
+    def geojson(request):
+        from .io import export_geojson
+
+        return export_geojson(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)), kind)
+
+    @router.get("/{int:record_id}", response=Out, summary=f"One of {kind.slug}")
+    def detail(request, record_id: int):
+        return serialize(kind, get_object_or_404(visible(request.auth, kind), pk=record_id))
+
+    @router.get("/{int:record_id}/history", response=list[HistoryOut], summary="Change history: who, when, what")
+    def history(request, record_id: int):
+        obj = get_object_or_404(visible(request.auth, kind), pk=record_id)
+        return change_history(obj)
+
+    @router.post("/", response={201: Out}, summary=f"Create one of {kind.slug}")
+    def create(request, payload: In):
+        obj = create_record(request.auth, kind, payload.dict(exclude_unset=True))
+        return 201, serialize(kind, obj)
+
+    @router.patch("/{int:record_id}", response=Out, summary=f"Change fields of one of {kind.slug}")
+    def patch(request, record_id: int, payload: In):
+        obj = get_object_or_404(visible(request.auth, kind), pk=record_id)
+        return serialize(kind, update_record(request.auth, kind, obj, payload.dict(exclude_unset=True)))
+
+    @router.delete("/{int:record_id}", response={204: None}, summary=f"Delete one of {kind.slug}")
+    def delete(request, record_id: int):
+        obj = get_object_or_404(visible(request.auth, kind), pk=record_id)
+        delete_record(request.auth, kind, obj)
+        return 204, None
+
+    @router.post("/import", response=ImportOut,
+                 summary=f"Import {kind.slug} from Excel (.xlsx); dry_run=true only checks and lists every error")
+    def import_file(request, file: UploadedFile = File(...), dry_run: Form[bool] = True,
+                    update_existing: Form[bool] = False):
+        from .io import import_xlsx
+
+        return import_xlsx(request.auth, kind, file, dry_run=dry_run, update_existing=update_existing).as_dict()
+
+    return router
+
+
+def change_history(obj) -> list[dict]:
+    """History rows newest first, each with the fields that changed from the previous version."""
+    from django.utils import timezone
+
+    records = list(obj.history.select_related("history_user").order_by("-history_date", "-history_id")[:200])
+    out = []
+    for i, rec in enumerate(records):
+        prev = records[i + 1] if i + 1 < len(records) else None
+        changes = {}
+        if prev is not None:
+            delta = rec.diff_against(prev)
+            changes = {c.field: [_plain(c.old), _plain(c.new)] for c in delta.changes}
+        out.append({
+            "history_id": rec.history_id,
+            "when": timezone.localtime(rec.history_date).isoformat(),
+            "who": str(rec.history_user) if rec.history_user else None,
+            "action": {"+": "created", "~": "changed", "-": "deleted"}.get(rec.history_type, rec.history_type),
+            "reason": rec.history_change_reason,
+            "changes": changes,
+        })
+    return out
+
+
+def _plain(value):
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def record_routers() -> list[tuple[str, Router]]:
+    return [(f"/{kind.slug}", record_router(kind)) for kind in kinds()]

@@ -1,0 +1,84 @@
+"""The one validation path for placed records: pages, API and imports all use `RecordForm`."""
+
+from __future__ import annotations
+
+from django import forms
+from django.forms import modelform_factory
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Region
+from ..scope import region_prefix
+
+__all__ = ["record_form_class", "normalize_input", "TRUE_WORDS", "FALSE_WORDS"]
+
+TRUE_WORDS = {"1", "true", "yes", "y", "是", "有", "已", "t", "√", "✓"}
+FALSE_WORDS = {"0", "false", "no", "n", "否", "无", "未", "f", "×", ""}
+
+_FORM_CACHE: dict[str, type[forms.ModelForm]] = {}
+
+
+class RegionField(forms.ModelChoiceField):
+    """A region given by its code (e.g. 330112001001); optional: located from coordinates when blank."""
+
+    def label_from_instance(self, obj):
+        indent = {"district": "", "town": "— ", "village": "—— "}.get(obj.level, "")
+        return f"{indent}{obj.name} ({obj.code})"
+
+
+def record_form_class(kind) -> type[forms.ModelForm]:
+    if kind.slug not in _FORM_CACHE:
+        form = modelform_factory(kind.model, fields=kind.editable_fields())
+        _FORM_CACHE[kind.slug] = form
+    return _FORM_CACHE[kind.slug]
+
+
+def build_form(kind, data=None, *, instance=None, actor=None):
+    """A bound or unbound RecordForm whose region choices are the actor's regions."""
+    form = record_form_class(kind)(data=data, instance=instance)
+    qs = Region.objects.all()
+    prefix = region_prefix(actor) if actor is not None else ""
+    if prefix:
+        qs = qs.filter(code__startswith=prefix)
+    elif prefix is None:
+        qs = qs.none()
+    form.fields["region"] = RegionField(
+        queryset=qs.order_by("code"), to_field_name="code", required=False,
+        label=kind.field("region").verbose_name,
+        help_text=_("留空则按坐标自动确定所属村社"),
+    )
+    for name in ("lon", "lat"):
+        if name in form.fields:
+            form.fields[name].widget.attrs.update({"step": "0.000001"})
+    return form
+
+
+def _choice_lookup(field) -> dict[str, str]:
+    table = {}
+    for value, label in field.flatchoices:
+        table[str(value).lower()] = value
+        for lang in ("zh-hans", "en"):
+            with translation.override(lang):
+                table[str(label).strip().lower()] = value
+    return table
+
+
+def normalize_input(kind, data: dict) -> dict:
+    """Accept what people type in spreadsheets: choice labels in Chinese or English, 是/否 for booleans."""
+    out = {}
+    for key, value in data.items():
+        if key not in kind.editable_fields():
+            out[key] = value
+            continue
+        field = kind.field(key)
+        if isinstance(value, str):
+            value = value.strip()
+        if field.choices and value not in (None, ""):
+            value = _choice_lookup(field).get(str(value).lower(), value)
+        elif field.get_internal_type() == "BooleanField" and not isinstance(value, bool):
+            text = "" if value is None else str(value).strip().lower()
+            value = True if text in TRUE_WORDS else False if text in FALSE_WORDS else value
+        elif key == "region" and value is not None and not isinstance(value, str):
+            value = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+        out[key] = value
+    return out

@@ -1,0 +1,103 @@
+"""Declaring a kind of placed record gives it pages, API, import/export, history, scope checks and tests.
+
+    @register
+    class ShelterKind(RecordKind):
+        model = Shelter
+        slug = "shelters"
+        type_field = "level"             # counted by type in statistics, shown on the map popup
+        filter_fields = ["level", "shelter_type", "standardised"]
+        list_columns = ["code", "name", "region", "level", "capacity"]
+        sum_fields = ["capacity"]        # summed by town in statistics
+        color = "#2e7d32"
+
+See docs/architecture.md, "Adding a registry type", for the checklist.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+__all__ = ["RecordKind", "register", "kinds", "get_kind", "kind_for_model"]
+
+_KINDS: dict[str, type[RecordKind]] = {}
+
+# Fields every placed record has that are managed by the platform, never typed in.
+SYSTEM_FIELDS = ("id", "created_at", "updated_at")
+
+
+class RecordKind:
+    """Declaration of one kind of placed record (a registry type)."""
+
+    do_not_call_in_templates = True
+    model: type[models.Model]
+    slug: str
+    type_field: str | None = None
+    filter_fields: list[str] = []
+    search_fields: list[str] = ["code", "name", "address"]
+    list_columns: list[str] = ["code", "name", "region"]
+    sum_fields: list[str] = []
+    color: str = "#1565c0"
+    cluster: bool = True
+    on_map: bool = True
+    nav_group: str = "registry"
+    # Field names in import/export order; default: every editable field.
+    io_fields: list[str] | None = None
+
+    # ---- derived -----------------------------------------------------------------------------------------
+    @classmethod
+    def verbose_name(cls) -> str:
+        return cls.model._meta.verbose_name
+
+    @classmethod
+    def verbose_name_plural(cls) -> str:
+        return cls.model._meta.verbose_name_plural
+
+    @classmethod
+    def label(cls) -> str:
+        """Short machine name used in events and subjects, e.g. 'shelter'."""
+        return cls.model._meta.model_name
+
+    @classmethod
+    def field(cls, name: str) -> models.Field:
+        return cls.model._meta.get_field(name)
+
+    @classmethod
+    def editable_fields(cls) -> list[str]:
+        if cls.io_fields is not None:
+            return list(cls.io_fields)
+        names = []
+        for f in cls.model._meta.concrete_fields:
+            if f.name in SYSTEM_FIELDS or not f.editable or f.auto_created:
+                continue
+            names.append(f.name)
+        return names
+
+    @classmethod
+    def choice_fields(cls) -> list[str]:
+        return [n for n in cls.editable_fields() if cls.field(n).choices]
+
+    @classmethod
+    def subject(cls, obj) -> str:
+        return f"{cls.label()}:{obj.pk}"
+
+
+def register(kind: type[RecordKind]) -> type[RecordKind]:
+    if kind.slug in _KINDS and _KINDS[kind.slug] is not kind:
+        raise ValueError(f"record kind slug {kind.slug!r} registered twice")
+    _KINDS[kind.slug] = kind
+    return kind
+
+
+def kinds() -> list[type[RecordKind]]:
+    return list(_KINDS.values())
+
+
+def get_kind(slug: str) -> type[RecordKind]:
+    return _KINDS[slug]
+
+
+def kind_for_model(model) -> type[RecordKind] | None:
+    for kind in _KINDS.values():
+        if kind.model is model or isinstance(model, kind.model):
+            return kind
+    return None

@@ -1,0 +1,136 @@
+"""Scoped reads of placed records: filters (region, bbox, radius, search, choices), statistics, map data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Substr
+from django.utils.translation import gettext_lazy as _
+
+from ..errors import ServiceError
+from ..geo import haversine_m, parse_bbox, radius_bbox
+from ..models import Region
+from ..scope import scope_queryset
+
+__all__ = ["visible", "RecordFilter", "apply_filter", "statistics", "map_features", "choice_label"]
+
+MAX_RADIUS_M = 200_000
+
+
+def visible(actor, kind) -> QuerySet:
+    """Every record of `kind` the actor may read."""
+    return scope_queryset(kind.model.objects.all(), actor).select_related("region", "region__parent")
+
+
+@dataclass
+class RecordFilter:
+    """Filter parameters shared by list pages, the API and exports."""
+
+    region: str | None = None
+    q: str | None = None
+    bbox: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    radius: float | None = None
+    choices: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, kind, params) -> RecordFilter:
+        def num(name):
+            value = params.get(name)
+            if value in (None, ""):
+                return None
+            try:
+                return float(value)
+            except (TypeError, ValueError) as exc:
+                raise ServiceError({name: [_("必须是数字")]}) from exc
+
+        choices = {}
+        for name in kind.filter_fields:
+            value = params.get(name)
+            if value not in (None, ""):
+                choices[name] = value
+        return cls(region=params.get("region") or None, q=(params.get("q") or "").strip() or None,
+                   bbox=params.get("bbox") or None, lon=num("lon"), lat=num("lat"), radius=num("radius"),
+                   choices=choices)
+
+
+def apply_filter(qs: QuerySet, kind, flt: RecordFilter) -> QuerySet:
+    """Narrow a scoped queryset; raises ServiceError for malformed parameters."""
+    if flt.region:
+        qs = qs.filter(region__code__startswith=flt.region)
+    if flt.q:
+        cond = Q()
+        for name in kind.search_fields:
+            cond |= Q(**{f"{name}__icontains": flt.q})
+        qs = qs.filter(cond)
+    for name, value in flt.choices.items():
+        f = kind.field(name)
+        if f.get_internal_type() == "BooleanField":
+            value = str(value).lower() in {"1", "true", "yes", "是"}
+        elif f.choices and value not in {str(v) for v, _l in f.flatchoices}:
+            raise ServiceError({name: [_("不是有效的选项")]})
+        qs = qs.filter(**{name: value})
+    if flt.bbox:
+        try:
+            a, b, c, d = parse_bbox(flt.bbox)
+        except ValueError as exc:
+            raise ServiceError({"bbox": [_("格式应为 最小经度,最小纬度,最大经度,最大纬度")]}) from exc
+        qs = qs.filter(lon__gte=a, lon__lte=c, lat__gte=b, lat__lte=d)
+    if flt.radius is not None or flt.lon is not None or flt.lat is not None:
+        if flt.lon is None or flt.lat is None or flt.radius is None:
+            raise ServiceError({"radius": [_("按半径查询需要同时提供 lon、lat 和 radius(米)")]})
+        if not 0 < flt.radius <= MAX_RADIUS_M:
+            raise ServiceError({"radius": [_("半径应在 0 到 200000 米之间")]})
+        a, b, c, d = radius_bbox(flt.lon, flt.lat, flt.radius)
+        candidates = qs.filter(lon__gte=a, lon__lte=c, lat__gte=b, lat__lte=d).values_list("pk", "lon", "lat")
+        ids = [pk for pk, lon, lat in candidates if haversine_m(flt.lon, flt.lat, lon, lat) <= flt.radius]
+        qs = qs.filter(pk__in=ids)
+    return qs
+
+
+def choice_label(kind, name: str, value) -> str:
+    for v, label in kind.field(name).flatchoices:
+        if v == value:
+            return str(label)
+    return "" if value is None else str(value)
+
+
+def statistics(qs: QuerySet, kind) -> dict:
+    """Counts by type and by town (with summed fields), for the list page and the map's panel."""
+    by_type = []
+    if kind.type_field:
+        for row in qs.order_by().values(kind.type_field).annotate(n=Count("pk")).order_by("-n"):
+            value = row[kind.type_field]
+            by_type.append({"value": value, "label": choice_label(kind, kind.type_field, value), "count": row["n"]})
+    aggregates = {f"sum_{f}": Sum(f) for f in kind.sum_fields}
+    rows = (qs.order_by().annotate(town_code=Substr("region__code", 1, 9)).values("town_code")
+            .annotate(n=Count("pk"), **aggregates).order_by("town_code"))
+    names = dict(Region.objects.filter(level="town").values_list("code", "name"))
+    by_town = []
+    for row in rows:
+        item = {"code": row["town_code"], "name": names.get(row["town_code"], row["town_code"]), "count": row["n"]}
+        for f in kind.sum_fields:
+            item[f] = row[f"sum_{f}"] or 0
+        by_town.append(item)
+    totals = qs.order_by().aggregate(n=Count("pk"), **aggregates)
+    return {
+        "kind": kind.slug,
+        "name": str(kind.verbose_name_plural()),
+        "total": totals["n"],
+        "sums": {f: totals[f"sum_{f}"] or 0 for f in kind.sum_fields},
+        "by_type": by_type,
+        "by_town": by_town,
+    }
+
+
+def map_features(qs: QuerySet, kind) -> list[list]:
+    """Compact map rows [id, lon, lat, name, type label]: ~10,000 of them stay well under a megabyte."""
+    fields = ["pk", "lon", "lat", "name"] + ([kind.type_field] if kind.type_field else [])
+    labels = dict((v, str(lbl)) for v, lbl in kind.field(kind.type_field).flatchoices) if kind.type_field else {}
+    out = []
+    for row in qs.order_by().values_list(*fields):
+        pk, lon, lat, name = row[:4]
+        out.append([pk, round(lon, 6), round(lat, 6), name, labels.get(row[4], row[4] or "") if kind.type_field else ""])
+    return out

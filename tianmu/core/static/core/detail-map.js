@@ -1,0 +1,12 @@
+// A small map on a record's detail page: the record's point over its town boundaries (no tile server needed).
+(function () {
+  const el = document.getElementById("detail-map");
+  if (!el || !window.L) return;
+  const p = JSON.parse(el.dataset.point);
+  const map = L.map(el, { preferCanvas: true }).setView([p.lat, p.lon], 13);
+  fetch("/api/v1/regions/boundaries?level=village", { credentials: "same-origin" })
+    .then((r) => r.json())
+    .then((fc) => L.geoJSON(fc, { style: { color: "#7a8ca0", weight: 1, fillColor: "#eef3f8", fillOpacity: 0.6 } }).addTo(map).bringToBack());
+  L.circleMarker([p.lat, p.lon], { radius: 9, color: "#fff", weight: 2, fillColor: p.color, fillOpacity: 1 })
+    .addTo(map).bindTooltip(p.name, { permanent: true, direction: "top" });
+})();

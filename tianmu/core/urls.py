@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "core"
+
+urlpatterns = [
+    path("events/", views.event_list, name="events"),
+    path("events/stream", views.event_stream, name="event_stream"),
+]

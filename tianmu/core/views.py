@@ -1,0 +1,92 @@
+"""Core pages: the live event feed (server-sent events) that every live page builds on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
+from django.db.models import Max
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from .events import visible_events
+from .models import Event
+
+STREAM_SECONDS = 300  # the browser's EventSource reconnects with Last-Event-ID after this
+KEEPALIVE_SECONDS = 15
+POLL_SECONDS = 1.0
+
+
+def event_json(event: Event) -> dict:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "subject": event.subject,
+        "region": event.region_code,
+        "actor": str(event.actor) if event.actor_id else None,
+        "time": timezone.localtime(event.created_at).isoformat(),
+        "payload": event.payload,
+    }
+
+
+@login_required
+def event_list(request):
+    from .scope import scope_q
+
+    qs = Event.objects.select_related("actor").order_by("-id")
+    scope = scope_q(request.user, "region_code")
+    if scope:
+        from django.db.models import Q
+
+        qs = qs.filter(scope | Q(region_code=""))
+    events = [event_json(e) for e in qs[:100]]
+    return render(request, "core/events.html", {"events": events, "last_id": events[0]["id"] if events else 0})
+
+
+async def event_stream(request):
+    """text/event-stream of the events the user may see, resuming after Last-Event-ID."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return HttpResponse(status=401)
+    once = request.GET.get("once") == "1"
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("after")
+    try:
+        last = int(raw) if raw else None
+    except ValueError:
+        last = None
+    if last is None:
+        last = await sync_to_async(lambda: Event.objects.aggregate(m=Max("id"))["m"] or 0)()
+
+    def fetch(after):
+        return list(visible_events(user, after_id=after, limit=200))
+
+    async def stream():
+        nonlocal last
+        started = quiet = time.monotonic()
+        yield "retry: 3000\n\n"
+        while True:
+            events = await sync_to_async(fetch)(last)
+            for event in events:
+                last = event.id
+                # Unnamed messages: one onmessage handler sees every type (the type is in the data).
+                yield f"id: {event.id}\ndata: {json.dumps(event_json(event), ensure_ascii=False)}\n\n"
+            if once:
+                return
+            now = time.monotonic()
+            if events:
+                quiet = now
+            elif now - quiet > KEEPALIVE_SECONDS:
+                quiet = now
+                yield ": keepalive\n\n"
+            if now - started > STREAM_SECONDS:
+                return
+            await asyncio.sleep(POLL_SECONDS)
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

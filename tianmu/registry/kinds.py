@@ -1,0 +1,89 @@
+"""Registration of the base-data registries: each declaration gives the kind its pages, API, import/export,
+history, scope checks, map layer and tests."""
+
+from tianmu.core.registry.kinds import RecordKind, register
+
+from .models import Equipment, Expert, HazardSource, ProtectedSite, RescueTeam, Shelter, Warehouse
+
+__all__ = ["HazardSourceKind", "ProtectedSiteKind", "RescueTeamKind", "ExpertKind", "WarehouseKind", "ShelterKind",
+           "EquipmentKind"]
+
+
+@register
+class HazardSourceKind(RecordKind):
+    model = HazardSource
+    slug = "hazards"
+    type_field = "hazard_type"
+    filter_fields = ["hazard_type", "risk_level", "monitored"]
+    list_columns = ["code", "name", "region", "hazard_type", "risk_level", "threatened_people"]
+    sum_fields = ["threatened_people"]
+    color = "#c62828"
+
+
+@register
+class ProtectedSiteKind(RecordKind):
+    model = ProtectedSite
+    slug = "sites"
+    type_field = "site_type"
+    filter_fields = ["site_type", "vulnerable"]
+    list_columns = ["code", "name", "region", "site_type", "occupants"]
+    sum_fields = ["occupants"]
+    color = "#6a1b9a"
+
+
+@register
+class RescueTeamKind(RecordKind):
+    model = RescueTeam
+    slug = "teams"
+    type_field = "team_type"
+    filter_fields = ["team_type", "tier", "readiness"]
+    search_fields = ["code", "name", "address", "specialties"]
+    list_columns = ["code", "name", "region", "team_type", "headcount", "readiness"]
+    sum_fields = ["headcount"]
+    color = "#ef6c00"
+
+
+@register
+class ExpertKind(RecordKind):
+    model = Expert
+    slug = "experts"
+    type_field = "field"
+    filter_fields = ["field", "available"]
+    search_fields = ["code", "name", "specialty", "employer"]
+    list_columns = ["code", "name", "region", "field", "specialty", "employer", "phone"]
+    color = "#00838f"
+    cluster = False
+
+
+@register
+class WarehouseKind(RecordKind):
+    model = Warehouse
+    slug = "warehouses"
+    type_field = "tier"
+    filter_fields = ["tier"]
+    list_columns = ["code", "name", "region", "tier", "floor_area_m2", "keeper"]
+    sum_fields = ["floor_area_m2"]
+    color = "#5d4037"
+
+
+@register
+class ShelterKind(RecordKind):
+    model = Shelter
+    slug = "shelters"
+    type_field = "level"
+    filter_fields = ["level", "shelter_type", "duration", "standardised"]
+    list_columns = ["code", "name", "region", "level", "shelter_type", "capacity", "floor_area_m2", "standardised"]
+    sum_fields = ["capacity", "floor_area_m2"]
+    color = "#2e7d32"
+
+
+@register
+class EquipmentKind(RecordKind):
+    model = Equipment
+    slug = "equipment"
+    type_field = "equipment_type"
+    filter_fields = ["equipment_type", "status"]
+    search_fields = ["code", "name", "model_spec", "owner_unit"]
+    list_columns = ["code", "name", "region", "equipment_type", "quantity", "status", "owner_unit"]
+    sum_fields = ["quantity"]
+    color = "#455a64"

@@ -1,0 +1,234 @@
+"""Tianmu settings. Everything that differs between machines comes from the environment.
+
+Variables (all optional in development):
+  TIANMU_ENV            development (default) | production
+  TIANMU_SECRET_KEY     required in production
+  TIANMU_DEBUG          1/0; default 1 in development, must be 0 in production
+  TIANMU_DATABASE_URL   default sqlite:///var/tianmu.sqlite3 (e.g. postgresql://user@host/db)
+  TIANMU_REDIS_URL      if set, background jobs and the cache use Redis; else embedded SQLite/locmem
+  TIANMU_MQTT_URL       sensor broker, default mqtt://127.0.0.1:1883
+  TIANMU_TILE_URL       map tile template; empty = no tiles, region boundaries as the base layer
+  TIANMU_ALLOWED_HOSTS  comma-separated; default localhost names in development
+  TIANMU_VAR_DIR        where the embedded database and job store live; default ./var
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("TIANMU_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+TIANMU_ENV = os.environ.get("TIANMU_ENV", "development").strip().lower()
+PRODUCTION = TIANMU_ENV == "production"
+
+DEBUG = env_bool("TIANMU_DEBUG", not PRODUCTION)
+SECRET_KEY = os.environ.get("TIANMU_SECRET_KEY", "")
+if PRODUCTION:
+    if not SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured("TIANMU_ENV=production needs TIANMU_SECRET_KEY (at least 32 characters).")
+    if DEBUG:
+        raise ImproperlyConfigured("TIANMU_ENV=production refuses to start with TIANMU_DEBUG on.")
+if not SECRET_KEY:
+    SECRET_KEY = "dev-insecure-tianmu-key-do-not-use-in-production-0123456789"
+
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("TIANMU_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver").split(",")
+    if h.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "simple_history",
+    "axes",
+    "huey.contrib.djhuey",
+    "tianmu.core",
+    "tianmu.registry",
+    "tianmu.commandmap",
+    "tianmu.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "tianmu.core.middleware.SecurityHeadersMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "tianmu.urls"
+ASGI_APPLICATION = "tianmu.asgi.application"
+WSGI_APPLICATION = "tianmu.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "tianmu" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "tianmu.core.context.platform",
+            ],
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("TIANMU_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'tianmu.sqlite3'}",
+        conn_max_age=int(os.environ.get("TIANMU_DB_CONN_MAX_AGE", "60")),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL lets the web server read while a worker writes; wait rather than fail on a busy lock.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TIANMU_TEST_SQLITE", "")} if os.environ.get(
+        "TIANMU_TEST_SQLITE"
+    ) else {}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "core.User"
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "commandmap:index"
+LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes): lock a username+IP after 5 failures for 15 minutes.
+AXES_FAILURE_LIMIT = int(os.environ.get("TIANMU_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "core/locked_out.html"
+
+# Language and time: Chinese first, English available; UTC stored, Asia/Shanghai shown.
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "tianmu" / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+# Security baseline.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env_bool("TIANMU_SECURE_COOKIES", PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("TIANMU_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+if PRODUCTION:
+    SECURE_HSTS_SECONDS = int(os.environ.get("TIANMU_HSTS_SECONDS", "31536000"))
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+
+REDIS_URL = os.environ.get("TIANMU_REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Background jobs: Huey on SQLite for the embedded setup, Redis in production.
+if REDIS_URL:
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": "tianmu",
+        "url": REDIS_URL,
+        "immediate": False,
+        "consumer": {"workers": 2, "worker_type": "thread"},
+    }
+else:
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": "tianmu",
+        "filename": str(VAR_DIR / "huey.sqlite3"),
+        "immediate": False,
+        "consumer": {"workers": 2, "worker_type": "thread"},
+    }
+
+MQTT_URL = os.environ.get("TIANMU_MQTT_URL", "mqtt://127.0.0.1:1883")
+TILE_URL = os.environ.get("TIANMU_TILE_URL", "")
+TILE_ATTRIBUTION = os.environ.get("TIANMU_TILE_ATTRIBUTION", "")
+
+TIANMU = {
+    "DISTRICT_CODE": "330112",
+    "DISTRICT_NAME": _("临安区"),
+    # Lin'an's extent (shared/domain/facts.md §8): 118°51'–119°52' E, 29°56'–30°23' N.
+    "DISTRICT_BBOX": (118.85, 29.933, 119.867, 30.383),
+    "MAP_CENTER": (30.20, 119.40),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("TIANMU_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "huey": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from tianmu.api import api
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(template_name="core/login.html", redirect_authenticated_user=True),
+         name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("r/", include("tianmu.core.registry.urls")),
+    path("", include("tianmu.core.urls")),
+    path("", include("tianmu.commandmap.urls")),
+]
