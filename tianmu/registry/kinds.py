@@ -17,6 +17,7 @@ class HazardSourceKind(RecordKind):
     filter_fields = ["hazard_type", "risk_level", "monitored"]
     list_columns = ["code", "name", "region", "hazard_type", "risk_level", "threatened_people"]
     sum_fields = ["threatened_people"]
+    example = {"hazard_type": "geological", "risk_level": "high", "threatened_people": 25, "threatened_households": 8, "monitored": True, "responsible_unit": "龙岗镇人民政府"}
     color = "#c62828"
 
 
@@ -28,6 +29,7 @@ class ProtectedSiteKind(RecordKind):
     filter_fields = ["site_type", "vulnerable"]
     list_columns = ["code", "name", "region", "site_type", "occupants"]
     sum_fields = ["occupants"]
+    example = {"site_type": "school", "occupants": 640, "vulnerable": True}
     color = "#6a1b9a"
 
 
@@ -40,6 +42,7 @@ class RescueTeamKind(RecordKind):
     search_fields = ["code", "name", "address", "specialties"]
     list_columns = ["code", "name", "region", "team_type", "headcount", "readiness"]
     sum_fields = ["headcount"]
+    example = {"team_type": "volunteer", "tier": "village", "headcount": 12, "specialties": "巡查、转移", "readiness": "ready"}
     color = "#ef6c00"
 
 
@@ -51,6 +54,7 @@ class ExpertKind(RecordKind):
     filter_fields = ["field", "available"]
     search_fields = ["code", "name", "specialty", "employer"]
     list_columns = ["code", "name", "region", "field", "specialty", "employer", "phone"]
+    example = {"field": "natural_disaster", "specialty": "地质灾害", "employer": "区自然资源和规划分局", "title": "高级工程师", "available": True}
     color = "#00838f"
     cluster = False
 
@@ -63,6 +67,7 @@ class WarehouseKind(RecordKind):
     filter_fields = ["tier"]
     list_columns = ["code", "name", "region", "tier", "floor_area_m2", "keeper"]
     sum_fields = ["floor_area_m2"]
+    example = {"tier": "village", "floor_area_m2": 40, "keeper": "王伟"}
     color = "#5d4037"
 
 
@@ -74,6 +79,7 @@ class ShelterKind(RecordKind):
     filter_fields = ["level", "shelter_type", "duration", "standardised"]
     list_columns = ["code", "name", "region", "level", "shelter_type", "capacity", "floor_area_m2", "standardised"]
     sum_fields = ["capacity", "floor_area_m2"]
+    example = {"level": "village", "shelter_type": "auditorium", "duration": "short", "capacity": 80, "floor_area_m2": 240, "standardised": True}
     color = "#2e7d32"
 
 
@@ -86,4 +92,5 @@ class EquipmentKind(RecordKind):
     search_fields = ["code", "name", "model_spec", "owner_unit"]
     list_columns = ["code", "name", "region", "equipment_type", "quantity", "status", "owner_unit"]
     sum_fields = ["quantity"]
+    example = {"equipment_type": "pump", "model_spec": "大功率", "quantity": 2, "status": "good", "owner_unit": "村应急小分队"}
     color = "#455a64"

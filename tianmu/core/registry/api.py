@@ -1,12 +1,11 @@
 """One Ninja router per record kind, generated from its declaration. No logic: schema in, service or query
 call, schema out."""
 
-from __future__ import annotations
 
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from ninja import File, Form, Router, Schema
+from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.orm import create_schema
 from pydantic import create_model
@@ -107,7 +106,7 @@ def record_router(kind) -> Router:
     @router.post("/", response={201: Out}, summary=f"Create one of {kind.slug}")
     def create(request, payload: In):
         obj = create_record(request.auth, kind, payload.dict(exclude_unset=True))
-        return 201, serialize(kind, obj)
+        return Status(201, serialize(kind, obj))
 
     @router.patch("/{int:record_id}", response=Out, summary=f"Change fields of one of {kind.slug}")
     def patch(request, record_id: int, payload: In):
@@ -118,11 +117,11 @@ def record_router(kind) -> Router:
     def delete(request, record_id: int):
         obj = get_object_or_404(visible(request.auth, kind), pk=record_id)
         delete_record(request.auth, kind, obj)
-        return 204, None
+        return Status(204, None)
 
     @router.post("/import", response=ImportOut,
                  summary=f"Import {kind.slug} from Excel (.xlsx); dry_run=true only checks and lists every error")
-    def import_file(request, file: UploadedFile = File(...), dry_run: Form[bool] = True,
+    def import_file(request, file: File[UploadedFile], dry_run: Form[bool] = True,
                     update_existing: Form[bool] = False):
         from .io import import_xlsx
 

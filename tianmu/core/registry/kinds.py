@@ -40,6 +40,9 @@ class RecordKind:
     cluster: bool = True
     on_map: bool = True
     nav_group: str = "registry"
+    # Valid values of the kind's own fields (beyond code, name, place): the import template's example row,
+    # and what the shared test battery creates.
+    example: dict = {}
     # Field names in import/export order; default: every editable field.
     io_fields: list[str] | None = None
 

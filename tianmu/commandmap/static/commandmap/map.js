@@ -81,10 +81,13 @@
     zoom: cfg.zoom || 10,
     minZoom: 7,
     maxZoom: 18,
+    zoomSnap: 0.25,
+    zoomDelta: 0.5,
+    wheelPxPerZoomLevel: 90,
     zoomControl: false,
     attributionControl: !!cfg.tileUrl,
   });
-  L.control.zoom({position: "bottomright"}).addTo(map);
+  L.control.zoom({position: "bottomleft"}).addTo(map);
   L.control.scale({position: "bottomleft", imperial: false}).addTo(map);
   if (cfg.tileUrl) {
     L.tileLayer(cfg.tileUrl, {attribution: cfg.tileAttribution || "", maxZoom: 18}).addTo(map);
@@ -101,6 +104,23 @@
   }
   map.on("zoomend", zoomClasses);
   zoomClasses();
+
+  // Keep the district clear of the open panels when fitting it into view.
+  function panelPadding() {
+    var left = 16;
+    var right = 16;
+    if (window.innerWidth >= NARROW_PX) {
+      var lp = document.getElementById("layer-panel");
+      var rp = document.getElementById("stats-panel");
+      if (lp && !lp.classList.contains("collapsed")) {
+        left += lp.offsetWidth + 10;
+      }
+      if (rp && !rp.classList.contains("collapsed")) {
+        right += rp.offsetWidth + 10;
+      }
+    }
+    return {paddingTopLeft: [left, 16], paddingBottomRight: [right, 16]};
+  }
 
   var townIndex = 0;
   var townLayer = L.geoJSON(null, {
@@ -150,7 +170,7 @@
     townLayer.addTo(map);
     var b = townLayer.getBounds();
     if (b.isValid()) {
-      map.fitBounds(b, {padding: [16, 16]});
+      map.fitBounds(b, panelPadding());
     }
   }).catch(function () {
     status(T.load_failed, true);
