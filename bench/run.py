@@ -134,6 +134,17 @@ def reset_postgres(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def pg_connections(url: str) -> int:
+    """Server connections to the benchmark database right now (a leak shows as a number near max_connections)."""
+    import psycopg
+
+    parts = urlsplit(url)
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                            (parts.path.lstrip("/"),)).fetchone()[0]
+
+
 def app_env(db_url: str, var_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIANMU_")}
     env.update({
@@ -160,12 +171,12 @@ def manage(env: dict, *args: str, timeout: int = 600) -> str:
 # ------------------------------------------------------------------------------------------------- server
 
 class Server:
-    def __init__(self, env: dict, workers: int, log_path: Path):
+    def __init__(self, env: dict, workers: int, log_path: Path, app: str = "tianmu.asgi:application"):
         self.port = free_port()
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tianmu.asgi:application", "--host", HOST, "--port", str(self.port),
+            [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(self.port),
              "--workers", str(workers), "--no-access-log"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -351,9 +362,15 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
     p.add_argument("--map-runs", type=int, default=15, help="map page loads per mode (default 15)")
+    p.add_argument("--app", default="tianmu.asgi:application",
+                   help="ASGI application for uvicorn (default tianmu.asgi:application); for trying a fix")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for the app (repeatable), e.g. TIANMU_DB_CONN_MAX_AGE=0")
     p.add_argument("--check", action="store_true", help="exit 3 when a goal is not met")
     p.add_argument("--out", type=Path, default=None, help="results JSON path (default bench/results/…)")
     args = p.parse_args(argv)
+    if any("=" not in e for e in args.env):
+        p.error("--env takes KEY=VALUE")
     if not 1 <= args.connections <= 256 or not 1 <= args.threads <= args.connections:
         p.error("--connections must be 1..256 and --threads 1..connections")
     if not 1 <= args.duration <= 120 or not 0 <= args.kind_duration <= 60 or not 1 <= args.map_runs <= 200:
@@ -381,11 +398,14 @@ def main(argv=None) -> int:
     else:
         db_label, db_url = "postgresql", args.db_url
     env = app_env(db_url, var_dir)
+    extra_env = dict(e.split("=", 1) for e in args.env)
+    env.update(extra_env)
     server = None
     result: dict = {"started": started.isoformat(), "git": git_rev(), "machine": machine_info(), "db": db_label,
                     "config": {"connections": args.connections, "wrk_threads": args.threads,
                                "uvicorn_workers": args.workers, "duration_s": args.duration,
-                               "kind_duration_s": args.kind_duration, "map_runs": args.map_runs}}
+                               "kind_duration_s": args.kind_duration, "map_runs": args.map_runs,
+                               "app": args.app, "env": extra_env}}
     try:
         if not args.sqlite:
             log(f"recreating {urlsplit(db_url)._replace(netloc=urlsplit(db_url).hostname or '').geturl()}")
@@ -408,7 +428,7 @@ def main(argv=None) -> int:
             result["collectstatic"] = f"FAILED: {err.strip()}"
             log(f"WARNING collectstatic failed (pages would not render; the API is unaffected): {err.strip()}")
 
-        server = Server(env, args.workers, work / "uvicorn.log")
+        server = Server(env, args.workers, work / "uvicorn.log", args.app)
         startup = server.wait_healthy()
         port = server.port
         log(f"uvicorn up on {server.base} ({args.workers} workers) in {startup:.1f}s")
@@ -453,6 +473,8 @@ def main(argv=None) -> int:
                 rows.append(load(f"detail {k}", detail_paths[k], args.kind_duration))
         rows.append(load("baseline /health (end)", ["/api/v1/health"], args.duration, None))
         result["load"] = rows
+        if not args.sqlite:
+            result["pg_connections_open_after_load"] = pg_connections(db_url)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         if server:
@@ -483,6 +505,9 @@ def main(argv=None) -> int:
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
 
     print()
+    experiment = args.app != "tianmu.asgi:application" or bool(extra_env)
+    if experiment:
+        print(f"EXPERIMENT: app {args.app}, env {extra_env}")
     print(f"Tianmu bench — {db_label}, uvicorn ×{args.workers}, wrk {args.connections} connections / "
           f"{args.threads} threads, git {result['git']}, {result['machine']['nproc']} CPU "
           f"{result['machine']['cpu_model']}")
@@ -503,13 +528,15 @@ def main(argv=None) -> int:
     print(f"{'endpoint':<26} {'requests':>8} {'p50':>9} {'p95':>9} {'p99':>9} {'req/s':>9} {'p95/base':>10}")
     for r in rows:
         print(fmt_row(r, base))
+    if "pg_connections_open_after_load" in result:
+        print(f"PostgreSQL connections held by the server after the load: {result['pg_connections_open_after_load']}")
     if result["collectstatic"] != "ok":
         print(f"WARNING: collectstatic {result['collectstatic']}")
     print()
     print("Goals: " + ", ".join(f"{k} {'MET' if v else 'NOT MET'}" for k, v in goals.items()))
 
     RESULTS.mkdir(exist_ok=True)
-    out_path = args.out or RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{db_label}.json"
+    out_path = args.out or RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{db_label}{'-exp' if experiment else ''}.json"
     out_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"results: {out_path}  (wall {result['wall_s']:.0f}s)")
     return 3 if args.check and not all(goals.values()) else 0

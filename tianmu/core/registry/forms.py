@@ -8,7 +8,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Region
-from ..scope import region_prefix
+from ..scope import region_prefix, scope_queryset
 
 __all__ = ["record_form_class", "normalize_input", "TRUE_WORDS", "FALSE_WORDS"]
 
@@ -33,11 +33,17 @@ def record_form_class(kind) -> type[forms.ModelForm]:
     return _FORM_CACHE[kind.slug]
 
 
-def build_form(kind, data=None, *, instance=None, actor=None):
-    """A bound or unbound RecordForm whose region choices are the actor's regions."""
+def build_form(kind, data=None, *, instance=None, actor=None, limit_regions: bool = True):
+    """A bound or unbound RecordForm. Links to other placed records offer only those the actor may read;
+    region choices are the actor's regions (all regions when validating, so that the service can say
+    why a region is refused)."""
     form = record_form_class(kind)(data=data, instance=instance)
+    for name, field in form.fields.items():
+        model = getattr(getattr(field, "queryset", None), "model", None)
+        if model is not None and model is not Region and any(f.name == "region" for f in model._meta.fields):
+            field.queryset = scope_queryset(field.queryset, actor)
     qs = Region.objects.all()
-    prefix = region_prefix(actor) if actor is not None else ""
+    prefix = region_prefix(actor) if (actor is not None and limit_regions) else ""
     if prefix:
         qs = qs.filter(code__startswith=prefix)
     elif prefix is None:

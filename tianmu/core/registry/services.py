@@ -41,7 +41,7 @@ def validate_record(actor, kind, data: dict, *, instance=None, scope_errors_as_f
         merged = record_snapshot(kind, instance)
         merged.update(data)
         data = merged
-    form = build_form(kind, data, instance=instance, actor=None)
+    form = build_form(kind, data, instance=instance, actor=actor, limit_regions=False)
     errors: dict[str, list] = {}
     if not form.is_valid():
         for field, errs in form.errors.as_data().items():

@@ -1,0 +1,42 @@
+"""Sensing settings with their defaults. Every tunable lives in settings.py's "# Sensing" block; values marked
+[U] in docs/sensing.md are unverified defaults that a district should confirm."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+__all__ = ["conf", "DEFAULTS"]
+
+DEFAULTS = {
+    # MQTT
+    "SENSING_MQTT_CLIENT_ID": "tianmu-ingest",
+    "SENSING_MQTT_TOPIC_PREFIX": "tianmu/v1",
+    "SENSING_MQTT_SHARE_GROUP": "",
+    "SENSING_MQTT_KEEPALIVE": 30,
+    # Batching: flush after this many readings, or when the oldest queued message has waited this long.
+    "SENSING_BATCH_MAX_READINGS": 500,
+    "SENSING_BATCH_MAX_WAIT_MS": 200,
+    "SENSING_MAX_PAYLOAD_BYTES": 1_000_000,
+    "SENSING_MAX_BATCH_READINGS": 5000,
+    # A reading more than this far in the future (device clock) is refused.
+    "SENSING_MAX_FUTURE_SECONDS": 600,
+    # Antecedent precipitation index P_a,t+1 = K·(P_a,t + P_t), K typically 0.85–0.95 [U].
+    "SENSING_API_K": 0.85,
+    "SENSING_API_DAYS": 15,
+    # Soil state from P_a (mm) [U]: dry below the first value, wet from the second.
+    "SENSING_SOIL_DRY_BELOW": 15.0,
+    "SENSING_SOIL_WET_FROM": 40.0,
+    # Hysteresis: an alarm de-escalates only after the value stays below (1 - margin) × the current level's
+    # threshold for this many consecutive evaluations.
+    "SENSING_HYSTERESIS_MARGIN": 0.1,
+    "SENSING_DEESCALATE_AFTER": 3,
+    # Device faults.
+    "SENSING_NO_DATA_INTERVALS": 3,
+    "SENSING_STUCK_READINGS": {"water_level": 24, "soil_moisture": 48},
+    "SENSING_FAULT_LEVELS": {"no_data": "yellow", "stuck": "blue", "out_of_range": "blue"},
+}
+
+
+def conf(name: str):
+    """A sensing setting, falling back to its default."""
+    return getattr(settings, name, DEFAULTS[name])

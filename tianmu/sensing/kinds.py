@@ -1,0 +1,36 @@
+"""Registration of stations and sensors as record kinds: pages, API, Excel import/export, history, scope
+checks and the shared test battery come from these declarations."""
+
+from tianmu.core.registry.kinds import RecordKind, register
+
+from .models import Sensor, Station
+
+__all__ = ["StationKind", "SensorKind"]
+
+
+@register
+class StationKind(RecordKind):
+    model = Station
+    slug = "stations"
+    type_field = "station_type"
+    filter_fields = ["station_type"]
+    search_fields = ["code", "name", "address", "operator"]
+    list_columns = ["code", "name", "region", "station_type", "installed_on", "operator"]
+    example = {"station_type": "rain", "installed_on": "2024-05-01", "calibrated_on": "2025-04-20",
+               "operator": "区水利水电局"}
+    color = "#0277bd"
+    nav_group = "sensing"
+
+
+@register
+class SensorKind(RecordKind):
+    model = Sensor
+    slug = "sensors"
+    type_field = "sensor_type"
+    filter_fields = ["sensor_type", "active"]
+    list_columns = ["code", "name", "region", "station", "sensor_type", "unit", "interval_s", "active"]
+    example = {"sensor_type": "rainfall", "unit": "mm", "valid_min": 0, "valid_max": 200, "interval_s": 300,
+               "active": True}
+    color = "#00695c"
+    on_map = False
+    nav_group = "sensing"

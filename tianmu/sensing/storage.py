@@ -1,0 +1,223 @@
+"""Writing readings: batched, idempotent on (sensor, ts), with the hourly aggregates and the latest value of
+each sensor maintained in the same transaction.
+
+PostgreSQL: readings are partitioned by month on ts (`sensing_reading_yYYYYmMM`); a batch is COPY'd into a
+temporary table and moved with ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``, so only the rows that
+were really new feed the aggregates. SQLite: the same through a temporary table, ``executemany`` and
+``INSERT … ON CONFLICT DO NOTHING RETURNING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+__all__ = ["store_readings", "ensure_partitions", "partition_name", "create_readings_table",
+           "drop_readings_table", "floor_hour", "month_start", "StoredReading"]
+
+READINGS = "sensing_reading"
+HOURLY = "sensing_hourly"
+LATEST = "sensing_sensorlatest"
+INCOMING = "sensing_incoming"
+
+StoredReading = tuple[int, datetime, float]
+
+# Partitions known to exist, per database name; only filled after the creating transaction commits.
+_known_partitions: set[tuple[str, int, int]] = set()
+
+
+def floor_hour(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def month_start(year: int, month: int) -> datetime:
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def _next_month(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def partition_name(year: int, month: int) -> str:
+    return f"{READINGS}_y{year:04d}m{month:02d}"
+
+
+def _partition_sql(year: int, month: int) -> str:
+    start = month_start(year, month)
+    end = month_start(*_next_month(year, month))
+    return (f"CREATE TABLE IF NOT EXISTS {partition_name(year, month)} PARTITION OF {READINGS} "
+            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')")
+
+
+# ---- schema (used by the migration) ----------------------------------------------------------------------------
+
+def create_readings_table(apps, schema_editor) -> None:
+    """Create the readings table: partitioned by month on PostgreSQL, a clustered table on SQLite."""
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(
+            f"CREATE TABLE {READINGS} ("
+            " sensor_id bigint NOT NULL REFERENCES sensing_sensor (id) DEFERRABLE INITIALLY DEFERRED,"
+            " ts timestamp with time zone NOT NULL,"
+            " value double precision NOT NULL,"
+            " PRIMARY KEY (sensor_id, ts)"
+            ") PARTITION BY RANGE (ts)")
+        now = timezone.now()
+        year, month = now.year, now.month
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+        for _ in range(4):  # last month … two months ahead; the rest are created on demand
+            schema_editor.execute(_partition_sql(year, month))
+            year, month = _next_month(year, month)
+    elif vendor == "sqlite":
+        schema_editor.execute(
+            f'CREATE TABLE "{READINGS}" ('
+            ' "sensor_id" bigint NOT NULL REFERENCES "sensing_sensor" ("id") DEFERRABLE INITIALLY DEFERRED,'
+            ' "ts" datetime NOT NULL,'
+            ' "value" real NOT NULL,'
+            ' PRIMARY KEY ("sensor_id", "ts")'
+            ") WITHOUT ROWID")
+    else:
+        schema_editor.create_model(apps.get_model("sensing", "Reading"))
+
+
+def drop_readings_table(apps, schema_editor) -> None:
+    schema_editor.execute(f"DROP TABLE {READINGS}")
+
+
+# ---- partitions ------------------------------------------------------------------------------------------------
+
+def ensure_partitions(timestamps: Iterable[datetime]) -> None:
+    """Create the monthly partitions these timestamps fall in (PostgreSQL; a no-op elsewhere)."""
+    if connection.vendor != "postgresql":
+        return
+    db = connection.settings_dict["NAME"]
+    months = {(ts.astimezone(UTC).year, ts.astimezone(UTC).month) for ts in timestamps}
+    missing = sorted(m for m in months if (db, *m) not in _known_partitions)
+    if not missing:
+        return
+    with connection.cursor() as cur:
+        cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s", [READINGS])
+        existing = {row[0] for row in cur.fetchall()}
+        for year, month in missing:
+            if partition_name(year, month) not in existing:
+                try:
+                    with transaction.atomic():
+                        cur.execute(_partition_sql(year, month))
+                except DatabaseError:
+                    # Another worker created it at the same moment: fine if it exists now.
+                    cur.execute("SELECT 1 FROM pg_class WHERE relname = %s", [partition_name(year, month)])
+                    if cur.fetchone() is None:
+                        raise
+            key = (db, year, month)
+            transaction.on_commit(lambda key=key: _known_partitions.add(key))
+
+
+# ---- writing ---------------------------------------------------------------------------------------------------
+
+def _db_ts(ts: datetime):
+    return connection.ops.adapt_datetimefield_value(ts)
+
+
+def _insert_new(rows: list[StoredReading]) -> list[StoredReading]:
+    """Insert rows not stored yet; return exactly those that were new."""
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {INCOMING} (sensor_id bigint, ts timestamptz, "
+                        "value double precision) ON COMMIT DELETE ROWS")
+            cur.execute(f"DELETE FROM {INCOMING}")
+            with cur.cursor.copy(f"COPY {INCOMING} (sensor_id, ts, value) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(f"INSERT INTO {READINGS} (sensor_id, ts, value) SELECT sensor_id, ts, value FROM {INCOMING} "
+                        "ON CONFLICT DO NOTHING RETURNING sensor_id, ts, value")
+            return [(sid, ts, value) for sid, ts, value in cur.fetchall()]
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {INCOMING} (sensor_id integer, ts text, value real)")
+        cur.execute(f"DELETE FROM {INCOMING}")
+        by_key = {}
+        params = []
+        for sid, ts, value in rows:
+            key = (sid, _db_ts(ts))
+            by_key[key] = (sid, ts, value)
+            params.append((sid, key[1], value))
+        cur.executemany(f"INSERT INTO {INCOMING} (sensor_id, ts, value) VALUES (%s, %s, %s)", params)
+        cur.execute(f"INSERT INTO {READINGS} (sensor_id, ts, value) SELECT sensor_id, ts, value FROM {INCOMING} "
+                    "WHERE true ON CONFLICT DO NOTHING RETURNING sensor_id, ts")
+        new = [by_key[(sid, ts)] for sid, ts in cur.fetchall()]
+        cur.execute(f"DELETE FROM {INCOMING}")
+        return new
+
+
+def _upsert_hourly(rows: list[StoredReading]) -> None:
+    buckets: dict[tuple[int, datetime], list[float]] = {}
+    for sid, ts, value in rows:
+        agg = buckets.get((sid, floor_hour(ts)))
+        if agg is None:
+            buckets[(sid, floor_hour(ts))] = [1, value, value, value]
+        else:
+            agg[0] += 1
+            agg[1] += value
+            agg[2] = min(agg[2], value)
+            agg[3] = max(agg[3], value)
+    if not buckets:
+        return
+    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+    sql = (f"INSERT INTO {HOURLY} (sensor_id, hour, readings, total, minimum, maximum) "
+           "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (sensor_id, hour) DO UPDATE SET "
+           f"readings = {HOURLY}.readings + excluded.readings, total = {HOURLY}.total + excluded.total, "
+           f"minimum = {least}({HOURLY}.minimum, excluded.minimum), "
+           f"maximum = {greatest}({HOURLY}.maximum, excluded.maximum)")
+    params = [(sid, _db_ts(hour), n, total, lo, hi) for (sid, hour), (n, total, lo, hi) in sorted(buckets.items())]
+    with connection.cursor() as cur:
+        cur.executemany(sql, params)
+
+
+def _upsert_latest(rows: list[StoredReading], received_at: datetime) -> None:
+    newest: dict[int, StoredReading] = {}
+    for row in rows:
+        if row[0] not in newest or row[1] > newest[row[0]][1]:
+            newest[row[0]] = row
+    if not newest:
+        return
+    sql = (f"INSERT INTO {LATEST} (sensor_id, ts, value, received_at, alarm_level) VALUES (%s, %s, %s, %s, '') "
+           "ON CONFLICT (sensor_id) DO UPDATE SET "
+           f"value = CASE WHEN excluded.ts > {LATEST}.ts THEN excluded.value ELSE {LATEST}.value END, "
+           f"ts = CASE WHEN excluded.ts > {LATEST}.ts THEN excluded.ts ELSE {LATEST}.ts END, "
+           "received_at = excluded.received_at")
+    params = [(sid, _db_ts(ts), value, _db_ts(received_at)) for sid, ts, value in sorted(newest.values())]
+    with connection.cursor() as cur:
+        cur.executemany(sql, params)
+
+
+def store_readings(rows: Iterable[StoredReading], *, received_at: datetime | None = None) -> list[StoredReading]:
+    """Store (sensor_id, ts, value) rows; a reading already stored for (sensor, ts) is left as it was.
+
+    Must run inside a transaction. Returns the rows that were new, after updating the hourly aggregates and
+    the latest values with exactly those.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("store_readings() must run inside a transaction")
+    unique: dict[tuple[int, datetime], StoredReading] = {}
+    for sid, ts, value in rows:
+        ts = ts.astimezone(UTC)
+        unique.setdefault((sid, ts), (sid, ts, float(value)))
+    if not unique:
+        return []
+    batch = list(unique.values())
+    ensure_partitions(ts for _sid, ts, _v in batch)
+    new = [(sid, ts.astimezone(UTC), value) for sid, ts, value in _insert_new(batch)]
+    _upsert_hourly(new)
+    _upsert_latest(new, received_at or timezone.now())
+    return new
+
+
+def hours_between(start: datetime, end: datetime) -> list[datetime]:
+    """Hour buckets from floor(start) to floor(end), inclusive."""
+    out, hour = [], floor_hour(start)
+    while hour <= end:
+        out.append(hour)
+        hour += timedelta(hours=1)
+    return out
