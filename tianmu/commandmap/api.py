@@ -7,7 +7,6 @@ district and leaders see everything. Authentication is inherited from the API (s
 from __future__ import annotations
 
 from django.http import Http404
-from django.utils.translation import gettext as _
 from ninja import Router, Schema
 
 from tianmu.core.registry.kinds import kinds
@@ -82,10 +81,6 @@ def kind_statistics(actor, kind) -> dict:
     data = statistics(visible(actor, kind), kind)
     # Labels of the summed fields (e.g. capacity → 容纳人数) so the panel needs no field dictionary of its own.
     data["sum_labels"] = {f: str(kind.field(f).verbose_name) for f in kind.sum_fields}
-    for row in data["by_town"]:
-        if len(row["code"] or "") < TOWN_CODE_LENGTH:
-            # Records held by the district itself (e.g. the district shelter) rather than by a town.
-            row["name"] = str(_("区本级"))
     data["color"] = kind.color
     return data
 

@@ -38,7 +38,7 @@ def build_form(kind, data=None, *, instance=None, actor=None, limit_regions: boo
     region choices are the actor's regions (all regions when validating, so that the service can say
     why a region is refused)."""
     form = record_form_class(kind)(data=data, instance=instance)
-    for name, field in form.fields.items():
+    for field in form.fields.values():
         model = getattr(getattr(field, "queryset", None), "model", None)
         if model is not None and model is not Region and any(f.name == "region" for f in model._meta.fields):
             field.queryset = scope_queryset(field.queryset, actor)

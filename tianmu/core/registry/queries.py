@@ -110,7 +110,9 @@ def statistics(qs: QuerySet, kind) -> dict:
     names = dict(Region.objects.filter(level="town").values_list("code", "name"))
     by_town = []
     for row in rows:
-        item = {"code": row["town_code"], "name": names.get(row["town_code"], row["town_code"]), "count": row["n"]}
+        # Records held by the district itself (district fire brigade, reserve) are "区本级", not a town's.
+        name = names.get(row["town_code"]) or str(_("区本级"))
+        item = {"code": row["town_code"], "name": name, "count": row["n"]}
         for f in kind.sum_fields:
             item[f] = row[f"sum_{f}"] or 0
         by_town.append(item)

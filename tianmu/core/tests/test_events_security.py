@@ -126,3 +126,12 @@ def test_production_refuses_to_start_without_secret_or_with_debug(tmp_path):
     assert r.returncode != 0 and "DEBUG" in r.stderr
     r = _settings_in_subprocess({**base, "TIANMU_SECRET_KEY": "x" * 50})
     assert r.returncode == 0 and r.stdout.strip() == "False"
+
+
+def test_chinese_first_regardless_of_browser_language(world, client):
+    client.force_login(world["users"]["commander"])
+    r = client.get("/r/shelters/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert "避灾安置场所" in r.text and r["Content-Language"] == "zh-hans"
+    client.cookies["django_language"] = "en"
+    r = client.get("/r/shelters/")
+    assert r["Content-Language"] == "en" and "Shelter" in r.text

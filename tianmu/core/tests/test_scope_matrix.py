@@ -34,7 +34,7 @@ def walk(patterns=None, prefix=""):
 def concrete_urls(records, world):
     """Every route with its parameters filled in, once per record kind where it takes a slug."""
     out = []
-    for route, pattern in walk():
+    for route, _pattern in walk():
         route = route.lstrip("^").rstrip("$").replace("\\Z", "").replace("\\/", "/")
         if route.startswith("admin/") and "<" in route:
             # Admin: the registry changelists/change pages carry the record kinds; others by id.

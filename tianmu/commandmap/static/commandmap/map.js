@@ -168,8 +168,12 @@
 
   var townsReady = loadBase("towns").then(function () {
     townLayer.addTo(map);
+    // "#lat,lon,zoom" (from a record's detail page) focuses a place; otherwise show the whole district.
+    var focus = /^#(-?[\d.]+),(-?[\d.]+),(\d+)$/.exec(window.location.hash);
     var b = townLayer.getBounds();
-    if (b.isValid()) {
+    if (focus) {
+      map.setView([parseFloat(focus[1]), parseFloat(focus[2])], parseInt(focus[3], 10));
+    } else if (b.isValid()) {
       map.fitBounds(b, panelPadding());
     }
   }).catch(function () {
