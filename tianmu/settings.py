@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "simple_history",
     "axes",
     "huey.contrib.djhuey",
+    "ninja",
     "tianmu.core",
     "tianmu.registry",
     "tianmu.sensing",

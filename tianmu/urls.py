@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from tianmu.api import api
 
@@ -11,7 +12,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     path("r/", include("tianmu.core.registry.urls")),
+    path("sensing/", include("tianmu.sensing.urls")),
     path("", include("tianmu.core.urls")),
     path("", include("tianmu.commandmap.urls")),
 ]

@@ -30,12 +30,7 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if request.path.startswith("/api/docs"):
-            # Ninja's Swagger UI loads its own inline bootstrap script.
-            response.headers.setdefault("Content-Security-Policy",
-                                        self.csp.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'"))
-        else:
-            response.headers.setdefault("Content-Security-Policy", self.csp)
+        response.headers.setdefault("Content-Security-Policy", self.csp)
         response.headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(), microphone=()")
         return response
 

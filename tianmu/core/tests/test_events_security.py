@@ -135,3 +135,10 @@ def test_chinese_first_regardless_of_browser_language(world, client):
     client.cookies["django_language"] = "en"
     r = client.get("/r/shelters/")
     assert r["Content-Language"] == "en" and "Shelter" in r.text
+
+
+def test_api_docs_are_served_locally(client):
+    r = client.get("/api/docs", follow=True)
+    assert r.status_code == 200 and "/static/ninja/swagger-ui-bundle.js" in r.text and "cdn" not in r.text
+    spec = client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/shelters/" in spec["paths"] and "/api/v1/map/layers" in spec["paths"]
