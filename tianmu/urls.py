@@ -4,6 +4,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from tianmu.api import api
+from tianmu.core.registry.admin import register_record_admins
+
+# Every declared record kind gets its admin here, once all apps are loaded (no per-app admin.py needed).
+register_record_admins()
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="core/login.html", redirect_authenticated_user=True),
