@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+    path("favicon.ico", RedirectView.as_view(url="/static/core/favicon.svg", permanent=True)),
     path("r/", include("tianmu.core.registry.urls")),
     path("sensing/", include("tianmu.sensing.urls")),
     path("", include("tianmu.core.urls")),

@@ -61,13 +61,13 @@ class DemoLogin:
 
 # (username, role, region name or None for the district, surname, given name, note)
 DEMO_USERS = [
-    ("duty", Role.COMMANDER, None, "值班", "员", "区应急指挥中心值班员/指挥长"),
-    ("admin", Role.ADMIN, None, "系统", "管理员", "区管理员(可进入管理后台)"),
-    ("leader", Role.LEADER, None, "区", "领导", "领导:全区只读"),
-    ("jincheng", Role.TOWN_STAFF, "锦城街道", "锦城", "街道", "锦城街道工作人员"),
-    ("longgang", Role.TOWN_STAFF, "龙岗镇", "龙岗", "镇", "龙岗镇工作人员"),
-    ("village", Role.VILLAGE_RESPONDER, "龙岗镇:first", "村社", "应急员", "龙岗镇某村应急员"),
-    ("water-dept", Role.API_CLIENT, None, "水利", "局接口", "部门接口(附令牌)"),
+    ("duty", Role.COMMANDER, None, "陈", "立明", "区应急指挥中心值班员/指挥长"),
+    ("admin", Role.ADMIN, None, "许", "文斌", "区管理员(可进入管理后台)"),
+    ("leader", Role.LEADER, None, "周", "志华", "领导:全区只读"),
+    ("jincheng", Role.TOWN_STAFF, "锦城街道", "李", "晓燕", "锦城街道工作人员"),
+    ("longgang", Role.TOWN_STAFF, "龙岗镇", "吴", "海波", "龙岗镇工作人员"),
+    ("village", Role.VILLAGE_RESPONDER, "龙岗镇:first", "郑", "德荣", "龙岗镇某村应急员"),
+    ("water-dept", Role.API_CLIENT, None, "区林业水利局", "", "部门接口(附令牌)"),
 ]
 
 

@@ -51,6 +51,13 @@ def _column(kind, obj, name):
     return value
 
 
+def _field_label(kind, name):
+    try:
+        return kind.field(name).verbose_name
+    except Exception:  # noqa: BLE001 - a field removed since the change was recorded
+        return name
+
+
 def _columns(kind):
     out = []
     for name in kind.list_columns:
@@ -119,8 +126,14 @@ def record_detail(request, slug, pk):
         f = kind.field(name)
         value = f"{obj.region.name} ({obj.region.code})" if name == "region" else _column(kind, obj, name)
         fields.append({"label": f.verbose_name, "value": value})
+    labels = {"created": _("新增"), "changed": _("修改"), "deleted": _("删除")}
+    history = change_history(obj)
+    for row in history:
+        row["action_label"] = labels.get(row["action"], row["action"])
+        row["when_text"] = row["when"][:16].replace("T", " ")
+        row["changes_labelled"] = [(_field_label(kind, f), old, new) for f, (old, new) in row["changes"].items()]
     return render(request, "core/records/detail.html", {
-        "kind": kind, "slug": slug, "obj": obj, "fields": fields, "history": change_history(obj),
+        "kind": kind, "slug": slug, "obj": obj, "fields": fields, "history": history,
         "can_write": can_write_region(request.user, obj.region),
         "point": json.dumps({"lon": obj.lon, "lat": obj.lat, "name": obj.name, "color": kind.color}),
     })
@@ -229,6 +242,14 @@ def record_template(request, slug):
     return _download(template_xlsx(kind), XLSX_CONTENT_TYPE, f"{slug}-template.xlsx")
 
 
+def _labelled(kind, report):
+    """The import report with each field's heading as the person sees it in the sheet."""
+    for err in report.errors:
+        name = err.get("field")
+        err["field_label"] = _("区划代码") if name == "region" else (_field_label(kind, name) if name else "")
+    return report
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def record_import(request, slug):
@@ -253,7 +274,7 @@ def record_import(request, slug):
                 messages.success(request, _("导入完成:新增 %(c)s 条,更新 %(u)s 条") % {"c": report.created,
                                                                                   "u": report.updated})
                 return redirect("records:list", slug=slug)
-            context["report"] = report
+            context["report"] = _labelled(kind, report)
         elif "file" in request.FILES:
             token = str(uuid.uuid4())
             path = IMPORT_DIR / f"{token}.xlsx"
@@ -263,7 +284,7 @@ def record_import(request, slug):
             with path.open("rb") as fh:
                 report = import_xlsx(request.user, kind, fh, dry_run=True, update_existing=update_existing)
             request.session[f"import:{token}"] = slug
-            context.update({"report": report, "token": token if report.ok else "",
+            context.update({"report": _labelled(kind, report), "token": token if report.ok else "",
                             "update_existing": update_existing})
             if not report.ok:
                 path.unlink(missing_ok=True)

@@ -17,7 +17,8 @@ from tianmu.conftest import OUTSIDE_MARK, record_data
 from tianmu.core.registry.kinds import kinds
 
 # URL prefixes that are not the platform's own (Django admin's static jsi18n, language switch, login).
-PUBLIC = {"login/", "logout/", "i18n/setlang/", "api/v1/health", "api/v1/docs", "api/v1/openapi.json"}
+PUBLIC = {"login/", "logout/", "i18n/setlang/", "api/v1/health", "api/v1/docs", "api/v1/openapi.json", "api/docs",
+          "favicon.ico"}
 SCOPED_ROLES = ["town_staff", "village_responder"]
 ALL_ROLES = ["commander", "admin", "leader", "town_staff", "village_responder", "api_client"]
 STREAMING = {"events/stream"}

@@ -3,7 +3,7 @@
   const el = document.getElementById("detail-map");
   if (!el || !window.L) return;
   const p = JSON.parse(el.dataset.point);
-  const map = L.map(el, { preferCanvas: true }).setView([p.lat, p.lon], 13);
+  const map = L.map(el, { preferCanvas: true, attributionControl: false }).setView([p.lat, p.lon], 13);
   fetch("/api/v1/regions/boundaries?level=village", { credentials: "same-origin" })
     .then((r) => r.json())
     .then((fc) => L.geoJSON(fc, { style: { color: "#7a8ca0", weight: 1, fillColor: "#eef3f8", fillOpacity: 0.6 } }).addTo(map).bringToBack());
