@@ -220,7 +220,7 @@ def test_town_staff_excel_import_rejects_bad_row_then_imports(login):
 
     page.goto("/r/experts/import/")
     report = _upload(page, "bad.xlsx", _xlsx([good, bad]))
-    assert report.locator("h2.errorlist").is_visible(), report.inner_text()
+    assert report.locator("h2.error-title").is_visible(), report.inner_text()
     assert "未写入任何数据" in report.locator("h2").inner_text()
     problems = [[c.strip() for c in tr.locator("td").all_inner_texts()]
                 for tr in report.locator("table tr:has(td)").all()]
