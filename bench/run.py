@@ -101,6 +101,14 @@ def machine_info() -> dict:
             "python": platform.python_version(), "platform": platform.platform()}
 
 
+def loadavg() -> str:
+    """1/5/15-minute load averages: other work on the machine shows here (the figures are then noisier)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def git_rev() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
@@ -145,6 +153,24 @@ def pg_connections(url: str) -> int:
                             (parts.path.lstrip("/"),)).fetchone()[0]
 
 
+def analyze(db_url: str) -> None:
+    """Refresh planner statistics after the bulk load, as a database in service has them.
+
+    Right after `tianmu demo` PostgreSQL has none (autovacuum analyzes only after a minute or so), estimates
+    `region.code LIKE '330112%'` at one row and picks a sort-everything plan; autovacuum may then analyze in
+    the middle of the run. ANALYZE first makes the run steady and the figures those of a database in use."""
+    if db_url.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+            conn.execute("ANALYZE")
+        return
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("ANALYZE")
+
+
 def app_env(db_url: str, var_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIANMU_")}
     env.update({
@@ -171,13 +197,14 @@ def manage(env: dict, *args: str, timeout: int = 600) -> str:
 # ------------------------------------------------------------------------------------------------- server
 
 class Server:
-    def __init__(self, env: dict, workers: int, log_path: Path, app: str = "tianmu.asgi:application"):
+    def __init__(self, env: dict, workers: int, log_path: Path, app: str = "tianmu.asgi:application",
+                 interface: str = "auto"):
         self.port = free_port()
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(self.port),
-             "--workers", str(workers), "--no-access-log"],
+             "--workers", str(workers), "--no-access-log", "--interface", interface],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -288,20 +315,22 @@ def page_load(port: int, token: str | None, first: str, rest_of, parallel: int) 
     return {"seconds": time.perf_counter() - t0, "bytes": total, "requests": 1 + len(paths)}
 
 
+def layer_paths_of(body: bytes) -> list[str]:
+    """The layer URLs a map page fetches after GET /api/v1/map/layers returned `body`."""
+    return [f"/api/v1/map/layers/{layer['slug']}" for layer in json.loads(body)["layers"]]
+
+
 def map_loads(port: int, token: str, runs: int) -> dict:
     layers = get_json(port, "/api/v1/map/layers", token)["layers"]
     slugs = [layer["slug"] for layer in layers]
     n_features = sum(layer["count"] for layer in layers)
-
-    def layer_paths(body: bytes) -> list[str]:
-        return [f"/api/v1/map/layers/{layer['slug']}" for layer in json.loads(body)["layers"]]
 
     def health_paths(_body: bytes) -> list[str]:
         return ["/api/v1/health"] * len(slugs)
 
     out = {"layers": slugs, "features": n_features}
     for mode, parallel in (("sequential", 1), ("parallel6", 6)):
-        for label, first, rest, tok in (("map", "/api/v1/map/layers", layer_paths, token),
+        for label, first, rest, tok in (("map", "/api/v1/map/layers", layer_paths_of, token),
                                          ("baseline", "/api/v1/health", health_paths, None)):
             page_load(port, tok, first, rest, parallel)  # warm-up, discarded
             samples = [page_load(port, tok, first, rest, parallel) for _ in range(runs)]
@@ -364,8 +393,12 @@ def parse_args(argv=None):
     p.add_argument("--map-runs", type=int, default=15, help="map page loads per mode (default 15)")
     p.add_argument("--app", default="tianmu.asgi:application",
                    help="ASGI application for uvicorn (default tianmu.asgi:application); for trying a fix")
+    p.add_argument("--interface", choices=["auto", "asgi3", "wsgi"], default="auto",
+                   help="uvicorn --interface (wsgi with --app tianmu.wsgi:application; for trying a fix)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for the app (repeatable), e.g. TIANMU_DB_CONN_MAX_AGE=0")
+    p.add_argument("--no-analyze", action="store_true",
+                   help="skip ANALYZE after the demo build (see what a just-built database does)")
     p.add_argument("--check", action="store_true", help="exit 3 when a goal is not met")
     p.add_argument("--out", type=Path, default=None, help="results JSON path (default bench/results/…)")
     args = p.parse_args(argv)
@@ -380,7 +413,10 @@ def parse_args(argv=None):
 
 def fmt_row(r: dict, base_p95: float) -> str:
     ratio = r["p95_ms"] / base_p95 if base_p95 else float("nan")
-    err = f"  ERRORS {r['errors']}" if r["error_count"] else ""
+    err = ""
+    if r["error_count"]:
+        e = {k: v for k, v in r["errors"].items() if v}
+        err = f"  ERRORS {r['error_count']} ({100 * r['error_count'] / max(1, r['requests']):.0f}%: {e}; status = HTTP ≥400)"
     return (f"{r['name']:<26} {r['requests']:>8} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f} {r['p99_ms']:>9.1f} "
             f"{r['rps']:>9.0f} {ratio:>9.1f}x{err}")
 
@@ -402,10 +438,12 @@ def main(argv=None) -> int:
     env.update(extra_env)
     server = None
     result: dict = {"started": started.isoformat(), "git": git_rev(), "machine": machine_info(), "db": db_label,
+                    "loadavg_start": loadavg(),
                     "config": {"connections": args.connections, "wrk_threads": args.threads,
                                "uvicorn_workers": args.workers, "duration_s": args.duration,
                                "kind_duration_s": args.kind_duration, "map_runs": args.map_runs,
-                               "app": args.app, "env": extra_env}}
+                               "analyze": not args.no_analyze,
+                               "app": args.app, "interface": args.interface, "env": extra_env}}
     try:
         if not args.sqlite:
             log(f"recreating {urlsplit(db_url)._replace(netloc=urlsplit(db_url).hostname or '').geturl()}")
@@ -418,6 +456,8 @@ def main(argv=None) -> int:
             raise BenchError(f"no API token in the demo output:\n{out}")
         token = m.group(1)
         result["demo_build_s"] = round(time.perf_counter() - t0, 1)
+        if not args.no_analyze:
+            analyze(db_url)
         # The API needs no static files, so a failing collectstatic is reported, not fatal.
         try:
             manage(env, "collectstatic", "--noinput")
@@ -428,17 +468,15 @@ def main(argv=None) -> int:
             result["collectstatic"] = f"FAILED: {err.strip()}"
             log(f"WARNING collectstatic failed (pages would not render; the API is unaffected): {err.strip()}")
 
-        server = Server(env, args.workers, work / "uvicorn.log", args.app)
+        server = Server(env, args.workers, work / "uvicorn.log", args.app, args.interface)
         startup = server.wait_healthy()
         port = server.port
         log(f"uvicorn up on {server.base} ({args.workers} workers) in {startup:.1f}s")
 
-        # Cold map page load: the first one this server sees.
-        layers_body = get_json(port, "/api/v1/map/layers", token)
-        slugs = [layer["slug"] for layer in layers_body["layers"]]
-        cold = page_load(port, token, "/api/v1/map/layers",
-                         lambda b: [f"/api/v1/map/layers/{s}" for s in slugs], 6)
+        # Cold map page load: the first authenticated requests this server sees (only /health came before).
+        cold = page_load(port, token, "/api/v1/map/layers", layer_paths_of, 6)
         result["map_cold_parallel6_s"] = cold["seconds"]
+        slugs = [layer["slug"] for layer in get_json(port, "/api/v1/map/layers", token)["layers"]]
 
         # Paths for the load runs.
         list_paths = {k: f"/api/v1/{k}/?page_size=50" for k in KINDS}
@@ -473,6 +511,7 @@ def main(argv=None) -> int:
                 rows.append(load(f"detail {k}", detail_paths[k], args.kind_duration))
         rows.append(load("baseline /health (end)", ["/api/v1/health"], args.duration, None))
         result["load"] = rows
+        result["loadavg_end"] = loadavg()
         if not args.sqlite:
             result["pg_connections_open_after_load"] = pg_connections(db_url)
     except BenchError as exc:
@@ -505,12 +544,14 @@ def main(argv=None) -> int:
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
 
     print()
-    experiment = args.app != "tianmu.asgi:application" or bool(extra_env)
+    experiment = args.app != "tianmu.asgi:application" or args.interface != "auto" or bool(extra_env)
     if experiment:
-        print(f"EXPERIMENT: app {args.app}, env {extra_env}")
+        print(f"EXPERIMENT: app {args.app}, interface {args.interface}, env {extra_env}")
     print(f"Tianmu bench — {db_label}, uvicorn ×{args.workers}, wrk {args.connections} connections / "
           f"{args.threads} threads, git {result['git']}, {result['machine']['nproc']} CPU "
           f"{result['machine']['cpu_model']}")
+    print(f"load average at start {result['loadavg_start']}, at end {result['loadavg_end']} "
+          f"(other work on the machine makes the figures noisier; the ratios are the comparable part)")
     print(f"dataset: {sum(counts.values())} records ({', '.join(f'{k} {v}' for k, v in counts.items())}); "
           f"map: {mp['features']} features in {len(mp['layers'])} layers")
     print()

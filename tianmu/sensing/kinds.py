@@ -27,10 +27,10 @@ class SensorKind(RecordKind):
     model = Sensor
     slug = "sensors"
     type_field = "sensor_type"
-    filter_fields = ["sensor_type", "active"]
-    list_columns = ["code", "name", "region", "station", "sensor_type", "unit", "interval_s", "active"]
+    filter_fields = ["sensor_type", "retired"]
+    list_columns = ["code", "name", "region", "station", "sensor_type", "unit", "interval_s", "retired"]
     example = {"sensor_type": "rainfall", "unit": "mm", "valid_min": 0, "valid_max": 200, "interval_s": 300,
-               "active": True}
+               "retired": False}
     color = "#00695c"
     on_map = False
     nav_group = "sensing"

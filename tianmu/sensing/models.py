@@ -86,8 +86,10 @@ class Sensor(PlacedModel):
                                   help_text=_("低于下限的读数视为设备异常,不入库"))
     valid_max = models.FloatField(_("量程上限"), null=True, blank=True,
                                   help_text=_("高于上限的读数视为设备异常,不入库"))
-    interval_s = models.PositiveIntegerField(_("上报间隔(秒)"), default=300, validators=[MinValueValidator(1)])
-    active = models.BooleanField(_("在用"), default=True, db_index=True)
+    interval_s = models.PositiveIntegerField(_("上报间隔(秒)"), default=300, blank=True,
+                                             validators=[MinValueValidator(1)], help_text=_("默认 300 秒"))
+    retired = models.BooleanField(_("已停用"), default=False, db_index=True,
+                                  help_text=_("停用的传感器发来的数据不入库,记为死信"))
 
     class Meta(PlacedModel.Meta):
         verbose_name = _("传感器")
@@ -99,6 +101,8 @@ class Sensor(PlacedModel):
             errors.setdefault("valid_max", []).append(_("量程上限不应小于下限"))
         if not self.unit and self.sensor_type:
             self.unit = DEFAULT_UNITS.get(self.sensor_type, "")
+        if self.interval_s is None:
+            self.interval_s = self._meta.get_field("interval_s").default
         if self.station_id:
             station = self.station
             if self.lon is not None and self.lat is not None:
@@ -127,6 +131,10 @@ class Sensor(PlacedModel):
         if not self.unit and self.sensor_type:
             self.unit = DEFAULT_UNITS.get(self.sensor_type, "")
         super().save(*args, **kwargs)
+
+    @property
+    def active(self) -> bool:
+        return not self.retired
 
     def in_range(self, value: float) -> bool:
         return ((self.valid_min is None or value >= self.valid_min)

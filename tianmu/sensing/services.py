@@ -27,7 +27,7 @@ from tianmu.core.models import DeadLetter
 from tianmu.core.registry.io import ImportReport
 from tianmu.core.scope import check_write, write_prefix
 
-from .choices import ACTIVE_STATUSES, AlarmKind, AlarmStatus, Level, Metric, Rule, level_rank, max_level
+from .choices import ACTIVE_STATUSES, AlarmKind, AlarmStatus, Level, Rule, level_rank, max_level
 from .conf import conf
 from .models import Alarm, Sensor, SensorLatest, Threshold
 from .parsing import ParsedReading, Rejection, parse_item, parse_message, sanitize_text
@@ -142,37 +142,51 @@ def _evaluate_guarded(sensor_ids: set[int], now: datetime, faults: list[tuple[Se
         return 0
 
 
-def ingest_messages(messages: Iterable[tuple[str, bytes]], *, prefix: str | None = None,
+def _without_redelivered(letters: list[tuple[DeadLetter, bool]]) -> list[DeadLetter]:
+    """Dead letters, minus those a redelivered message (MQTT DUP flag) already left: QoS 1 is at least once."""
+    keys = {letter.key for letter, redelivered in letters if redelivered}
+    if not keys:
+        return [letter for letter, _r in letters]
+    seen = set(DeadLetter.objects.filter(source="mqtt", key__in=keys).order_by("-id")
+               .values_list("key", "payload", "reason")[:10_000])
+    return [letter for letter, redelivered in letters
+            if not (redelivered and (letter.key, letter.payload, letter.reason) in seen)]
+
+
+def ingest_messages(messages: Iterable[tuple], *, prefix: str | None = None,
                     now: datetime | None = None) -> IngestOutcome:
-    """Store one batch of broker messages (topic, payload) in one transaction and evaluate the sensors whose
-    new readings arrived. Whatever cannot be used becomes a dead letter; nothing here raises for bad input."""
+    """Store one batch of broker messages (topic, payload[, redelivered]) in one transaction and evaluate the
+    sensors whose new readings arrived. Whatever cannot be used becomes a dead letter; nothing here raises for
+    bad input. Readings are idempotent; a redelivered message does not leave its dead letters twice."""
     prefix = prefix or conf("SENSING_MQTT_TOPIC_PREFIX")
     now = now or timezone.now()
     outcome = IngestOutcome()
     parsed: list[ParsedReading] = []
-    topics: list[str] = []
-    letters: list[DeadLetter] = []
-    for topic, payload in messages:
+    origin: list[tuple[str, bool]] = []
+    letters: list[tuple[DeadLetter, bool]] = []
+    for topic, payload, *flags in messages:
+        redelivered = bool(flags and flags[0])
         readings, rejections = parse_message(topic, payload, prefix=prefix, now=now,
                                              max_bytes=conf("SENSING_MAX_PAYLOAD_BYTES"),
                                              max_readings=conf("SENSING_MAX_BATCH_READINGS"))
         parsed.extend(readings)
-        topics.extend([topic] * len(readings))
-        letters.extend(DeadLetter(source="mqtt", key=sanitize_text(topic, 200), payload=r.payload,
-                                  reason=r.reason(), created_at=now) for r in rejections)
+        origin.extend([(topic, redelivered)] * len(readings))
+        letters.extend((DeadLetter(source="mqtt", key=sanitize_text(topic, 200), payload=r.payload,
+                                   reason=r.reason(), created_at=now), redelivered) for r in rejections)
     with transaction.atomic():
         checked = _check(parsed)
-        letters.extend(DeadLetter(source="mqtt", key=sanitize_text(topics[pos], 200), payload=r.payload,
-                                  reason=r.reason(), created_at=now) for pos, r in checked.rejected)
+        letters.extend((DeadLetter(source="mqtt", key=sanitize_text(origin[pos][0], 200), payload=r.payload,
+                                   reason=r.reason(), created_at=now), origin[pos][1]) for pos, r in checked.rejected)
         new = _store(checked.accepted, now)
-        DeadLetter.objects.bulk_create(letters, batch_size=500)
+        kept = _without_redelivered(letters)
+        DeadLetter.objects.bulk_create(kept, batch_size=500)
         touched = {sid for sid, _ts, _v in new}
         if touched or checked.out_of_range:
             outcome.alarm_changes = _evaluate_guarded(touched, now, checked.out_of_range)
     outcome.readings = len(checked.accepted)
     outcome.stored = len(new)
     outcome.duplicates = len(checked.accepted) - len(new)
-    outcome.dead_letters = len(letters)
+    outcome.dead_letters = len(kept)
     return outcome
 
 
@@ -414,17 +428,18 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
     """Evaluate every rule of these sensors at their latest reading and apply the results to their alarms;
     open out-of-range device faults. Returns the number of alarm changes (opened, level changed, cleared)."""
     now = now or timezone.now()
-    ids = set(sensor_ids) | {s.pk for s, _p in out_of_range}
+    evaluated = set(sensor_ids)
+    ids = evaluated | {s.pk for s, _p in out_of_range}
     if not ids:
         return 0
     if not transaction.get_connection().in_atomic_block:
         with transaction.atomic():
-            return evaluate_sensors(ids, now=now, out_of_range=out_of_range)
-    sensors = list(Sensor.objects.filter(pk__in=set(sensor_ids)).select_related("station", "region"))
+            return evaluate_sensors(evaluated, now=now, out_of_range=out_of_range)
+    sensors = list(Sensor.objects.filter(pk__in=evaluated).select_related("station", "region"))
     latest = SensorLatest.objects.in_bulk([s.pk for s in sensors])
     evaluations = compute_metrics(sensors, latest)
     book = ThresholdBook(sensors)
-    active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update().filter(
+    active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
         sensor_id__in=ids, status__in=ACTIVE_STATUSES).select_related("sensor", "station", "region")}
     changes = 0
     for s in sensors:
@@ -461,7 +476,7 @@ def check_no_data(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     n = conf("SENSING_NO_DATA_INTERVALS")
     stale = []
-    for sid, interval, created, received in Sensor.objects.filter(active=True).values_list(
+    for sid, interval, created, received in Sensor.objects.filter(retired=False).values_list(
             "pk", "interval_s", "created_at", "latest__received_at"):
         last = received or created
         if interval and (now - last).total_seconds() > n * interval:
@@ -471,7 +486,7 @@ def check_no_data(*, now: datetime | None = None) -> int:
     opened = 0
     with transaction.atomic():
         sensors = Sensor.objects.select_related("station", "region").in_bulk([sid for sid, _g, _t in stale])
-        active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update().filter(
+        active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
             sensor_id__in=list(sensors), rule=Rule.NO_DATA, status__in=ACTIVE_STATUSES).select_related(
             "sensor", "station", "region")}
         for sid, gap, limit in stale:
@@ -483,7 +498,7 @@ def check_no_data(*, now: datetime | None = None) -> int:
 
 def _locked(alarm) -> Alarm:
     pk = alarm.pk if isinstance(alarm, Alarm) else alarm
-    return Alarm.objects.select_for_update().select_related("sensor", "station", "region").get(pk=pk)
+    return Alarm.objects.select_for_update(of=("self",)).select_related("sensor", "station", "region").get(pk=pk)
 
 
 def acknowledge_alarm(actor, alarm, note: str = "") -> Alarm:
@@ -534,11 +549,8 @@ def set_threshold(actor, *, rule: str, metric: str, sensor_type: str, station=No
         if prefix is None or len(prefix) > 6:
             raise ScopeError(_("只有区级用户可以修改默认阈值"))
     errors: dict[str, list] = {}
-    for name, value, choices in (("rule", rule, Rule), ("metric", metric, Metric),
-                                 ("sensor_type", sensor_type, Threshold._meta.get_field("sensor_type").choices),
-                                 ("soil", soil, Threshold._meta.get_field("soil").choices)):
-        valid = {c[0] for c in choices} if isinstance(choices, list) else set(choices.values)
-        if value not in valid:
+    for name, value in (("rule", rule), ("metric", metric), ("sensor_type", sensor_type), ("soil", soil)):
+        if value not in {v for v, _label in Threshold._meta.get_field(name).flatchoices}:
             errors.setdefault(name, []).append(_("不是有效的选项"))
     levels = {k: levels.get(k) for k in ("blue", "yellow", "orange", "red")} if levels else {}
     previous = None

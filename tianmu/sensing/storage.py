@@ -146,7 +146,8 @@ def _insert_new(rows: list[StoredReading]) -> list[StoredReading]:
         cur.executemany(f"INSERT INTO {INCOMING} (sensor_id, ts, value) VALUES (%s, %s, %s)", params)
         cur.execute(f"INSERT INTO {READINGS} (sensor_id, ts, value) SELECT sensor_id, ts, value FROM {INCOMING} "
                     "WHERE true ON CONFLICT DO NOTHING RETURNING sensor_id, ts")
-        new = [by_key[(sid, ts)] for sid, ts in cur.fetchall()]
+        new = [by_key[(sid, ts if isinstance(ts, str) else _db_ts(ts.replace(tzinfo=UTC)))]
+               for sid, ts in cur.fetchall()]
         cur.execute(f"DELETE FROM {INCOMING}")
         return new
 

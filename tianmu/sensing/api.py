@@ -1,0 +1,330 @@
+"""The monitoring API at /api/v1/sensing/: latest values, a sensor's readings, alarms and their acknowledgement
+and closing, gateway submissions, CSV history import, dead letters and thresholds. No logic: schema in,
+service or query call, schema out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import File, Form, Router, Schema
+from ninja.files import UploadedFile
+
+from tianmu.core.errors import ServiceError
+
+from .choices import Level, Metric, Rule
+from .models import Alarm, SensorLatest, Threshold
+from .queries import (
+    AlarmFilter,
+    alarms,
+    dead_letters,
+    hourly,
+    latest_values,
+    parse_time,
+    readings,
+    sensor_for,
+    thresholds,
+)
+from .services import acknowledge_alarm, close_alarm, import_readings_csv, set_threshold, submit_readings
+
+__all__ = ["router"]
+
+router = Router(tags=["sensing · 监测感知"])
+
+MAX_PAGE_SIZE = 500
+
+
+def _local(ts: datetime | None) -> str | None:
+    return timezone.localtime(ts).isoformat() if ts else None
+
+
+def _label(choices, value) -> str:
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value or ""
+
+
+# ---- schemas ---------------------------------------------------------------------------------------------------
+
+class LatestOut(Schema):
+    sensor: str
+    sensor_name: str
+    sensor_type: str
+    unit: str
+    station: str | None
+    station_name: str | None
+    station_type: str | None
+    region: str
+    region_name: str
+    lon: float
+    lat: float
+    ts: str
+    value: float
+    received_at: str
+    alarm_level: str
+
+
+class ReadingsOut(Schema):
+    sensor: str
+    unit: str
+    resolution: str
+    start: str | None
+    end: str | None
+    points: list[list[Any]]
+
+
+class AlarmOut(Schema):
+    id: int
+    kind: str
+    rule: str
+    rule_label: str
+    metric: str
+    metric_label: str
+    level: str
+    level_label: str
+    peak_level: str
+    value: float | None
+    threshold: float | None
+    status: str
+    sensor: str
+    sensor_name: str
+    station: str | None
+    station_name: str | None
+    region: str
+    region_name: str
+    opened_at: str
+    observed_at: str | None
+    last_level_change: str
+    cleared_at: str | None
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+    acknowledged_note: str
+    closed_by: str | None
+    closed_at: str | None
+    closed_note: str
+
+
+class AlarmPage(Schema):
+    count: int
+    page: int
+    page_size: int
+    results: list[AlarmOut]
+
+
+class AlarmAction(Schema):
+    note: str = ""
+
+
+class ReadingsIn(Schema):
+    readings: list[Any]
+
+
+class SubmitOut(Schema):
+    received: int
+    accepted: int
+    stored: int
+    duplicates: int
+    errors: list[dict]
+
+
+class ImportOut(Schema):
+    ok: bool
+    dry_run: bool
+    rows: int
+    created: int
+    updated: int
+    errors: list[dict]
+
+
+class DeadLetterOut(Schema):
+    id: int
+    source: str
+    key: str
+    payload: str
+    reason: str
+    created_at: str
+    resolved: bool
+
+
+class DeadLetterPage(Schema):
+    count: int
+    page: int
+    page_size: int
+    results: list[DeadLetterOut]
+
+
+class ThresholdOut(Schema):
+    id: int
+    rule: str
+    metric: str
+    sensor_type: str
+    station: str | None
+    soil: str
+    blue: float | None
+    yellow: float | None
+    orange: float | None
+    red: float | None
+    enabled: bool
+    source: str
+
+
+class ThresholdIn(Schema):
+    rule: str
+    metric: str
+    sensor_type: str
+    station: str | None = None
+    soil: str = "any"
+    blue: float | None = None
+    yellow: float | None = None
+    orange: float | None = None
+    red: float | None = None
+    enabled: bool = True
+    source: str = ""
+
+
+def _latest(row: SensorLatest) -> dict:
+    s, st = row.sensor, row.sensor.station
+    return {"sensor": s.code, "sensor_name": s.name, "sensor_type": s.sensor_type, "unit": s.unit,
+            "station": st.code if st else None, "station_name": st.name if st else None,
+            "station_type": st.station_type if st else None, "region": s.region.code, "region_name": s.region.name,
+            "lon": s.lon, "lat": s.lat, "ts": _local(row.ts), "value": row.value,
+            "received_at": _local(row.received_at), "alarm_level": row.alarm_level}
+
+
+def serialize_alarm(a: Alarm) -> dict:
+    return {
+        "id": a.pk, "kind": a.kind, "rule": a.rule, "rule_label": _label(Rule, a.rule), "metric": a.metric,
+        "metric_label": _label(Metric, a.metric), "level": a.level, "level_label": _label(Level, a.level),
+        "peak_level": a.peak_level, "value": a.value, "threshold": a.threshold, "status": a.status,
+        "sensor": a.sensor.code, "sensor_name": a.sensor.name,
+        "station": a.station.code if a.station_id else None, "station_name": a.station.name if a.station_id else None,
+        "region": a.region.code, "region_name": a.region.name, "opened_at": _local(a.opened_at),
+        "observed_at": _local(a.observed_at), "last_level_change": _local(a.last_level_change),
+        "cleared_at": _local(a.cleared_at),
+        "acknowledged_by": str(a.acknowledged_by) if a.acknowledged_by_id else None,
+        "acknowledged_at": _local(a.acknowledged_at), "acknowledged_note": a.acknowledged_note,
+        "closed_by": str(a.closed_by) if a.closed_by_id else None, "closed_at": _local(a.closed_at),
+        "closed_note": a.closed_note,
+    }
+
+
+def _threshold(t: Threshold) -> dict:
+    return {"id": t.pk, "rule": t.rule, "metric": t.metric, "sensor_type": t.sensor_type,
+            "station": t.station.code if t.station_id else None, "soil": t.soil, **t.values(), "enabled": t.enabled,
+            "source": t.source}
+
+
+def _page(qs, page: int, page_size: int) -> tuple[int, int, int, list]:
+    page_size = max(1, min(MAX_PAGE_SIZE, page_size))
+    page = max(1, page)
+    return qs.count(), page, page_size, list(qs[(page - 1) * page_size: page * page_size])
+
+
+# ---- routes ----------------------------------------------------------------------------------------------------
+
+@router.get("/latest", response=list[LatestOut],
+            summary="Latest value of every visible sensor (filters: region, station, station_type, sensor_type, "
+                    "level, alarming)")
+def latest(request, region: str | None = None, station: str | None = None, station_type: str | None = None,
+           sensor_type: str | None = None, level: str | None = None, alarming: bool = False):
+    qs = latest_values(request.auth, region=region, station=station, station_type=station_type,
+                       sensor_type=sensor_type, level=level, alarming=alarming)
+    return [_latest(row) for row in qs]
+
+
+@router.get("/sensors/{code}/readings", response=ReadingsOut,
+            summary="Readings of one sensor in [start, end] (ISO 8601; default the last 24 h): "
+                    "resolution=raw → [ts, value]; hourly → [hour, count, sum, min, max, avg]")
+def sensor_readings(request, code: str, start: str | None = None, end: str | None = None, resolution: str = "raw"):
+    sensor = sensor_for(request.auth, code)
+    t0, t1 = parse_time("start", start), parse_time("end", end)
+    if resolution == "raw":
+        points = [[_local(ts), value] for ts, value in readings(sensor, t0, t1)]
+    elif resolution == "hourly":
+        points = [[_local(h.hour), h.readings, h.total, h.minimum, h.maximum, round(h.average, 4)]
+                  for h in hourly(sensor, t0, t1)]
+    else:
+        raise ServiceError({"resolution": [_("应为 raw(原始数据)或 hourly(小时统计)")]})
+    return {"sensor": sensor.code, "unit": sensor.unit, "resolution": resolution, "start": _local(t0),
+            "end": _local(t1), "points": points}
+
+
+@router.get("/alarms", response=AlarmPage,
+            summary="Alarms (filters: status=open|acknowledged|closed|active, level, kind, rule, region, station, "
+                    "sensor, since); page, page_size (≤500)")
+def alarm_list(request, status: str | None = None, level: str | None = None, kind: str | None = None,
+               rule: str | None = None, region: str | None = None, station: str | None = None,
+               sensor: str | None = None, since: str | None = None, page: int = 1, page_size: int = 100):
+    flt = AlarmFilter(status=status, level=level, kind=kind, rule=rule, region=region, station=station,
+                      sensor=sensor, since=parse_time("since", since))
+    count, page, page_size, rows = _page(alarms(request.auth, flt), page, page_size)
+    return {"count": count, "page": page, "page_size": page_size, "results": [serialize_alarm(a) for a in rows]}
+
+
+@router.get("/alarms/{int:alarm_id}", response=AlarmOut, summary="One alarm")
+def alarm_detail(request, alarm_id: int):
+    return serialize_alarm(get_object_or_404(alarms(request.auth), pk=alarm_id))
+
+
+@router.post("/alarms/{int:alarm_id}/acknowledge", response=AlarmOut, summary="Acknowledge an open alarm")
+def alarm_acknowledge(request, alarm_id: int, payload: AlarmAction):
+    alarm = get_object_or_404(alarms(request.auth), pk=alarm_id)
+    return serialize_alarm(acknowledge_alarm(request.auth, alarm, payload.note))
+
+
+@router.post("/alarms/{int:alarm_id}/close", response=AlarmOut, summary="Close an alarm (a note is required)")
+def alarm_close(request, alarm_id: int, payload: AlarmAction):
+    alarm = get_object_or_404(alarms(request.auth), pk=alarm_id)
+    return serialize_alarm(close_alarm(request.auth, alarm, payload.note))
+
+
+@router.post("/readings", response=SubmitOut,
+             summary="Readings from a gateway: {\"readings\": [{\"sensor\", \"ts\", \"value\"}, …]} (≤5000); "
+                     "valid ones are stored, each refused one is reported with its index")
+def post_readings(request, payload: ReadingsIn):
+    return submit_readings(request.auth, payload.readings)
+
+
+@router.post("/readings/import", response=ImportOut,
+             summary="Import history from CSV (columns sensor, ts, value); dry_run=true only checks and lists "
+                     "every error; nothing is written unless every row passes")
+def import_readings(request, file: File[UploadedFile], dry_run: Form[bool] = True):
+    return import_readings_csv(request.auth, file, dry_run=dry_run).as_dict()
+
+
+@router.get("/dead-letters", response=DeadLetterPage,
+            summary="Messages the workers could not use, with the reason (district-level writers only)")
+def dead_letter_list(request, source: str | None = None, resolved: bool | None = None, page: int = 1,
+                     page_size: int = 100):
+    count, page, page_size, rows = _page(dead_letters(request.auth, source=source, resolved=resolved), page,
+                                         page_size)
+    return {"count": count, "page": page, "page_size": page_size, "results": [
+        {"id": d.pk, "source": d.source, "key": d.key, "payload": d.payload, "reason": d.reason,
+         "created_at": _local(d.created_at), "resolved": d.resolved} for d in rows]}
+
+
+@router.get("/thresholds", response=list[ThresholdOut],
+            summary="Alarm thresholds: type defaults and the station overrides in the caller's region")
+def threshold_list(request, rule: str | None = None, sensor_type: str | None = None, station: str | None = None):
+    return [_threshold(t) for t in thresholds(request.auth, rule=rule, sensor_type=sensor_type, station=station)]
+
+
+@router.put("/thresholds", response=ThresholdOut,
+            summary="Create or change a threshold (district writers: type defaults; a station's writers: its "
+                    "overrides)")
+def threshold_put(request, payload: ThresholdIn):
+    from tianmu.core.registry.kinds import get_kind
+    from tianmu.core.registry.queries import visible
+
+    station = None
+    if payload.station:
+        station = get_object_or_404(visible(request.auth, get_kind("stations")), code=payload.station)
+    obj = set_threshold(request.auth, rule=payload.rule, metric=payload.metric, sensor_type=payload.sensor_type,
+                        station=station, soil=payload.soil,
+                        levels={k: getattr(payload, k) for k in ("blue", "yellow", "orange", "red")},
+                        enabled=payload.enabled, source=payload.source)
+    return _threshold(obj)

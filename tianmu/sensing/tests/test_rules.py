@@ -1,0 +1,214 @@
+"""Rules and alarms: rainfall windows from hourly aggregates + edge readings, effective rainfall and soil state,
+escalation at once, de-escalation only with hysteresis, station overrides, device faults, dead letters."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tianmu.core.models import DeadLetter, Event
+from tianmu.sensing.choices import ACTIVE_STATUSES, AlarmKind, AlarmStatus, Metric
+from tianmu.sensing.models import Alarm, Reading, SensorLatest, Threshold
+from tianmu.sensing.rules import RAIN_WINDOWS, compute_metrics
+from tianmu.sensing.services import (
+    acknowledge_alarm,
+    check_no_data,
+    close_alarm,
+    ingest_messages,
+    set_threshold,
+)
+
+from .conftest import make_sensor, make_station
+
+M = timedelta(minutes=1)
+H = timedelta(hours=1)
+
+
+def send(sensor, *readings):
+    """One broker message (and so one evaluation) with these (ts, value) readings."""
+    station = sensor.station.code if sensor.station_id else "-"
+    body = {"readings": [{"ts": ts.isoformat(), "value": v} for ts, v in readings]}
+    return ingest_messages([(f"tianmu/v1/{station}/{sensor.code}/data", json.dumps(body).encode())])
+
+
+def active(sensor, rule):
+    return Alarm.objects.filter(sensor=sensor, rule=rule, status__in=ACTIVE_STATUSES).first()
+
+
+def events(kind):
+    return list(Event.objects.filter(type=f"sensing.alarm_{kind}").order_by("id"))
+
+
+def metrics_of(sensor):
+    sensor.refresh_from_db()
+    return compute_metrics([sensor], SensorLatest.objects.in_bulk([sensor.pk]))[sensor.pk]
+
+
+def test_rain_windows_match_a_brute_force_sum(net, t0):
+    rng = random.Random(7)
+    sensor = net["rain_a"]
+    readings, ts = [], t0 - 30 * H
+    while ts < t0:
+        ts += timedelta(minutes=rng.choice([3, 5, 7, 11]), seconds=rng.choice([0, 30]))
+        readings.append((ts, round(rng.random() * 3, 1)))
+    # In several out-of-order batches, with a redelivered one.
+    rng.shuffle(readings)
+    for i in range(0, len(readings), 97):
+        send(sensor, *readings[i:i + 97])
+    send(sensor, *readings[:50])
+    ev = metrics_of(sensor)
+    latest = max(t for t, _ in readings)
+    assert ev.at == latest
+    for metric, hours in RAIN_WINDOWS.items():
+        expected = sum(v for t, v in readings if latest - hours * H < t <= latest)
+        assert ev.metrics[metric] == pytest.approx(expected, abs=1e-6), metric
+
+
+def test_effective_rainfall_and_soil_state_select_flash_flood_thresholds(world, net, t0, settings):
+    settings.SENSING_API_K = 0.85
+    wet, dry = net["rain_a"], net["rain_b"]
+    send(wet, *[(t0 - (25 + i) * H, 5.0) for i in range(10)])  # yesterday: P_a = 0.85 × 50 = 42.5 mm → wet
+    for sensor in (wet, dry):
+        send(sensor, (t0 + 10 * M, 15.5), (t0 + 40 * M, 15.5))
+    ev = metrics_of(wet)
+    assert ev.antecedent == pytest.approx(42.5) and ev.soil == "wet"
+    assert ev.metrics[Metric.RAIN_EFFECTIVE] == pytest.approx(31 + 42.5)
+    assert metrics_of(dry).soil == "dry"
+    # 31 mm in an hour: wet soil's critical rainfall (30 mm) is reached, dry soil's (40 mm, alert 32) is not.
+    assert active(wet, "flash_flood").level == "red"
+    assert active(wet, "flash_flood").metric == "rain_1h" and active(wet, "flash_flood").threshold == 30
+    assert active(dry, "flash_flood") is None
+    assert active(wet, "geohazard").level == "blue"  # 73.5 mm effective ≥ 50 [U default]
+    assert SensorLatest.objects.get(pk=wet.pk).antecedent_index == pytest.approx(42.5)
+
+
+def test_rainstorm_signal_levels_and_station_override(world, net, t0):
+    a, b = net["rain_a"], net["rain_b"]
+    set_threshold(world["users"]["town_staff"], rule="rainstorm", metric="rain_3h", sensor_type="rainfall",
+                  station=net["stations"]["rain_a"], levels={"orange": 50, "red": 60}, source="本站核定")
+    for sensor in (a, b):
+        send(sensor, *[(t0 + i * 20 * M, 10.0) for i in range(7)])  # 70 mm in 2 h
+    assert active(a, "rainstorm").level == "red" and active(a, "rainstorm").threshold == 60
+    assert active(b, "rainstorm").level == "orange"
+    assert SensorLatest.objects.get(pk=a.pk).alarm_level == "red"
+
+
+def test_escalation_is_immediate_and_deescalation_needs_hysteresis(world, t0, settings):
+    settings.SENSING_HYSTERESIS_MARGIN = 0.1
+    settings.SENSING_DEESCALATE_AFTER = 3
+    admin = world["users"]["admin"]
+    gas = make_sensor(admin, make_station(admin, world["village_a"], "ST-GAS", "gas"), "GAS-1", "gas",
+                      valid_min=0, valid_max=100)
+    clock = iter(t0 + i * M for i in range(100))
+
+    def level_after(value):
+        send(gas, (next(clock), value))
+        alarm = active(gas, "gas")
+        return alarm.level if alarm else None
+
+    assert level_after(5) is None
+    assert level_after(12) == "yellow" and len(events("opened")) == 1
+    assert level_after(30) == "orange"
+    assert level_after(60) == "red" and len(events("escalated")) == 2
+    # 46 is below red (50) but inside the 10 % margin: no countdown.
+    assert [level_after(v) for v in (46, 40, 40, 46, 40, 40)] == ["red"] * 6
+    assert level_after(40) == "orange"  # third calm evaluation in a row
+    assert events("deescalated")[-1].payload["from_level"] == "red"
+    assert [level_after(v) for v in (5, 5, 5)] == ["orange"] * 3
+    alarm = active(gas, "gas")
+    assert alarm.cleared_at is not None and len(events("cleared")) == 1
+    assert level_after(30) == "orange" and active(gas, "gas").cleared_at is None
+
+    acknowledge_alarm(world["users"]["town_staff"], alarm, "已通知企业排查")
+    assert level_after(70) == "red"
+    alarm.refresh_from_db()
+    assert alarm.status == AlarmStatus.OPEN and alarm.peak_level == "red"  # a higher level needs a new look
+    close_alarm(world["users"]["town_staff"], alarm, "泄漏已处置")
+    assert SensorLatest.objects.get(pk=gas.pk).alarm_level == ""
+    assert level_after(70) == "red"  # still above: a new alarm
+    assert Alarm.objects.filter(sensor=gas).count() == 2
+    assert all(e.region_id == gas.region_id for e in Event.objects.filter(type__startswith="sensing.alarm_"))
+
+
+def test_water_level_uses_station_levels_and_rise_rate(net, t0):
+    wl = net["level_a"]
+    send(wl, (t0, 2.4))
+    send(wl, (t0 + H, 3.5))
+    assert active(wl, "water_level").level == "yellow"  # above the 3.0 m warning level
+    assert active(wl, "rise_rate").level == "orange"  # +1.1 m in an hour
+    send(wl, (t0 + H + 10 * M, 4.2))
+    assert active(wl, "water_level").level == "red"  # above the 4.0 m guaranteed level
+    assert active(wl, "water_level").threshold == 4.0
+
+
+def test_out_of_range_stuck_and_silent_sensors_are_device_faults(world, net, t0, settings):
+    settings.SENSING_STUCK_READINGS = {"water_level": 4}
+    rain, wl = net["rain_a"], net["level_a"]
+    outcome = send(rain, (t0, 500.0))
+    assert outcome.stored == 0 and outcome.dead_letters == 1
+    fault = active(rain, "out_of_range")
+    assert fault.kind == AlarmKind.DEVICE_FAULT and fault.value == 500 and fault.threshold == 200
+    assert "out_of_range" in DeadLetter.objects.get().reason
+    send(rain, (t0 + 5 * M, 1.0))
+    fault.refresh_from_db()
+    assert fault.cleared_at is not None and fault.status == AlarmStatus.OPEN  # a person closes it
+
+    send(wl, *[(t0 + i * 5 * M, 2.0) for i in range(4)])
+    assert active(wl, "stuck") is not None
+    send(wl, (t0 + 30 * M, 2.1))
+    assert active(wl, "stuck").cleared_at is not None
+
+    later = timezone.now() + timedelta(days=1)
+    assert check_no_data(now=later) == 3
+    assert check_no_data(now=later) == 0  # one alarm per silent sensor
+    assert active(net["rain_b"], "no_data").value >= 3 * 300
+    send(net["rain_b"], (t0, 0.5))
+    assert active(net["rain_b"], "no_data").cleared_at is not None
+
+
+def test_unusable_messages_become_dead_letters(world, net, t0):
+    a = net["rain_a"]
+    msgs = [
+        ("tianmu/v1/ST-RAIN-A/RG-A/data", b"{oops"),
+        ("tianmu/v1/ST-X/NOPE/data", json.dumps({"ts": t0.isoformat(), "value": 1}).encode()),
+        ("tianmu/v1/ST-RAIN-B/RG-A/data", json.dumps({"ts": t0.isoformat(), "value": 1}).encode()),
+        ("tianmu/v1/ST-RAIN-A/RG-A/data", json.dumps({"ts": t0.isoformat(), "value": 1.5}).encode()),
+        ("tianmu/v1/GW/batch", json.dumps({"readings": [{"sensor": "RG-A", "ts": (t0 + M).isoformat(), "value": 1},
+                                                         {"sensor": "RG-A", "value": 1}]}).encode()),
+    ]
+    a.retired = True
+    a.save()
+    outcome = ingest_messages(msgs[4:])
+    assert outcome.stored == 0 and outcome.dead_letters == 2
+    a.retired = False
+    a.save()
+    outcome = ingest_messages(msgs)
+    assert (outcome.stored, outcome.dead_letters) == (2, 4)
+    reasons = sorted(d.reason.split(":")[0] for d in DeadLetter.objects.all())
+    assert reasons == ["malformed_json", "readings[0] sensor_inactive", "readings[1] missing_field",
+                       "readings[1] missing_field", "station_mismatch", "unknown_sensor"]
+    assert Reading.objects.filter(sensor=a).count() == 2
+
+
+def test_a_broken_rule_is_recorded_and_readings_are_still_stored(net, t0, monkeypatch):
+    from tianmu.sensing import services
+
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("rule bug")
+
+    monkeypatch.setattr(services, "compute_metrics", boom)
+    outcome = send(net["rain_a"], (t0, 1.0))
+    assert outcome.stored == 1
+    assert DeadLetter.objects.get(source="rules").reason.startswith("rule_error")
+
+
+def test_disabled_station_threshold_switches_a_default_off(world, net, t0):
+    set_threshold(world["users"]["commander"], rule="rainstorm", metric="rain_3h", sensor_type="rainfall",
+                  station=net["stations"]["rain_b"], levels={"orange": 50, "red": 100}, enabled=False)
+    send(net["rain_b"], (t0, 120.0))
+    assert active(net["rain_b"], "rainstorm").metric != "rain_3h"  # 12 h / 6 h rows still apply
+    assert Threshold.objects.filter(station__isnull=False).count() == 1
