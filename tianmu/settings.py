@@ -113,6 +113,15 @@ DATABASES = {
         conn_max_age=int(os.environ.get("TIANMU_DB_CONN_MAX_AGE", "60")),
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A connection pool instead of per-thread persistent connections: under ASGI every request may run in a
+    # new thread, and persistent connections would leak until PostgreSQL refuses more.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("TIANMU_DB_POOL_MIN", "2")),
+        "max_size": int(os.environ.get("TIANMU_DB_POOL_MAX", "20")),
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the web server read while a worker writes; wait rather than fail on a busy lock.
     DATABASES["default"]["OPTIONS"] = {
@@ -238,7 +247,9 @@ LOGGING = {
 
 # Sensing (tianmu.sensing): MQTT ingest, rules and alarms — see docs/sensing.md. Values marked [U] are
 # unverified defaults a district should confirm; every one can be changed here or by environment variable.
-SENSING_MQTT_CLIENT_ID = os.environ.get("TIANMU_MQTT_CLIENT_ID", "tianmu-ingest")  # fixed: persistent session
+# Fixed client id = the broker keeps our session. Set it in production; empty means "tianmu-ingest-" + a hash
+# of the database, so two checkouts or test runs sharing one broker never take each other's messages.
+SENSING_MQTT_CLIENT_ID = os.environ.get("TIANMU_MQTT_CLIENT_ID", "")
 SENSING_MQTT_TOPIC_PREFIX = os.environ.get("TIANMU_MQTT_TOPIC_PREFIX", "tianmu/v1")
 SENSING_MQTT_SHARE_GROUP = os.environ.get("TIANMU_MQTT_SHARE_GROUP", "")  # e.g. "ingest" for several workers
 SENSING_BATCH_MAX_READINGS = int(os.environ.get("TIANMU_INGEST_BATCH", "500"))

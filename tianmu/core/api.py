@@ -30,7 +30,7 @@ class TokenAuth(HttpBearer):
         if not token:
             return None
         try:
-            api_token = ApiToken.objects.select_related("user", "user__region").get(
+            api_token = ApiToken.objects.select_related("user", "user__region").defer("user__region__boundary").get(
                 key_hash=ApiToken.hash_key(token), revoked=False)
         except ApiToken.DoesNotExist:
             return None

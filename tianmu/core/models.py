@@ -16,6 +16,14 @@ from .choices import READ_ALL_ROLES, WRITE_ROLES, RegionLevel, Role
 __all__ = ["Region", "User", "ApiToken", "Event", "EventCursor", "DeadLetter", "PlacedModel"]
 
 
+class RegionLightManager(models.Manager):
+    """Regions without their boundary GeoJSON: used for related-object access (user.region, record.region),
+    which never needs the polygon and would otherwise load ~18 KB for the district on every request."""
+
+    def get_queryset(self):
+        return super().get_queryset().defer("boundary")
+
+
 class Region(models.Model):
     """An administrative region: the district, a town (镇街) or a village/community (村社).
 
@@ -40,10 +48,14 @@ class Region(models.Model):
     max_lat = models.FloatField(default=0)
     boundary = models.JSONField(_("边界(GeoJSON)"), null=True, blank=True)
 
+    objects = models.Manager()
+    light = RegionLightManager()
+
     class Meta:
         verbose_name = _("行政区划")
         verbose_name_plural = _("行政区划")
         ordering = ["code"]
+        base_manager_name = "light"
 
     def __str__(self) -> str:
         return self.name

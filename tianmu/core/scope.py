@@ -14,8 +14,25 @@ from django.utils.translation import gettext_lazy as _
 
 from .errors import ScopeError
 
-__all__ = ["region_prefix", "scope_q", "scope_queryset", "can_read_region", "can_write_region", "check_write",
+__all__ = ["home_code", "region_prefix", "scope_q", "scope_queryset", "can_read_region", "can_write_region", "check_write",
            "check_read", "check_role", "write_prefix"]
+
+
+def home_code(actor) -> str | None:
+    """The code of the actor's home region, fetched once per actor object (not the whole region row)."""
+    if actor.region_id is None:
+        return None
+    cached = getattr(actor, "_tianmu_home_code", None)
+    if cached is None or cached[0] != actor.region_id:
+        from .models import Region
+
+        state = getattr(actor, "_state", None)
+        region = state.fields_cache.get("region") if state is not None else None
+        code = region.code if region is not None else Region.objects.values_list("code", flat=True).get(
+            pk=actor.region_id)
+        cached = (actor.region_id, code)
+        actor._tianmu_home_code = cached
+    return cached[1]
 
 
 def region_prefix(actor) -> str | None:
@@ -24,9 +41,7 @@ def region_prefix(actor) -> str | None:
         return None
     if actor.reads_everything:
         return ""
-    if actor.region_id is None:
-        return None
-    return actor.region.code
+    return home_code(actor)
 
 
 def write_prefix(actor) -> str | None:
@@ -34,9 +49,7 @@ def write_prefix(actor) -> str | None:
         return None
     if actor.is_superuser:
         return ""
-    if actor.region_id is None:
-        return None
-    return actor.region.code
+    return home_code(actor)
 
 
 def scope_q(actor, field: str = "region") -> Q:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from tianmu.core.choices import Role
 from tianmu.core.geo import locator
@@ -348,5 +348,9 @@ def build(seed: int = 330112) -> dict:
             objects = [kind.model(**row) for row in rows]
             counts[slug] = bulk_create_records(system, kind, objects, event_type="generated")
     locator.reset()
+    if connection.vendor == "postgresql":
+        # Fresh tables have no planner statistics; without them list queries pick slow plans.
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
     return {"logins": logins, "token": token, "counts": counts,
             "regions": {"towns": len(geo["towns"]), "villages": len(geo["villages"])}}

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 
-__all__ = ["conf", "DEFAULTS"]
+__all__ = ["conf", "DEFAULTS", "mqtt_client_id"]
 
 DEFAULTS = {
     # MQTT
-    "SENSING_MQTT_CLIENT_ID": "tianmu-ingest",
+    "SENSING_MQTT_CLIENT_ID": "",
     "SENSING_MQTT_TOPIC_PREFIX": "tianmu/v1",
     "SENSING_MQTT_SHARE_GROUP": "",
     "SENSING_MQTT_KEEPALIVE": 30,
@@ -40,3 +42,13 @@ DEFAULTS = {
 def conf(name: str):
     """A sensing setting, falling back to its default."""
     return getattr(settings, name, DEFAULTS[name])
+
+
+def mqtt_client_id() -> str:
+    """The ingest worker's fixed MQTT client id: the setting, or one derived from the database's identity."""
+    value = conf("SENSING_MQTT_CLIENT_ID")
+    if value:
+        return value
+    db = settings.DATABASES["default"]
+    ident = f"{db['ENGINE']}|{db.get('HOST') or ''}|{db.get('PORT') or ''}|{db['NAME']}"
+    return "tianmu-ingest-" + hashlib.sha256(ident.encode()).hexdigest()[:8]

@@ -1,6 +1,7 @@
 """The MQTT ingest worker: broker → batches → one transaction each → acknowledgement.
 
-    client id     settings.SENSING_MQTT_CLIENT_ID (fixed, so the broker keeps the session while we are away)
+    client id     settings.SENSING_MQTT_CLIENT_ID (fixed, so the broker keeps the session while we are away;
+                  when empty, derived from the database's identity)
     session       MQTT 3.1.1, clean_session=False: QoS 1 messages published while the worker is down are
                   queued by the broker and delivered when it reconnects
     subscription  QoS 1 to {prefix}/+/+/data and {prefix}/+/batch (optionally as $share/{group}/… so several
@@ -36,7 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tianmu.core.models import DeadLetter
 
-from .conf import conf
+from .conf import conf, mqtt_client_id
 from .parsing import sanitize_text
 from .services import IngestOutcome, ingest_messages
 
@@ -84,7 +85,7 @@ class IngestWorker:
                  share_group: str | None = None, batch_max: int | None = None, wait_ms: int | None = None,
                  keepalive: int | None = None):
         self.address = broker_address(url or settings.MQTT_URL)
-        self.client_id = client_id or conf("SENSING_MQTT_CLIENT_ID")
+        self.client_id = client_id or mqtt_client_id()
         self.prefix = (prefix or conf("SENSING_MQTT_TOPIC_PREFIX")).rstrip("/")
         self.share_group = conf("SENSING_MQTT_SHARE_GROUP") if share_group is None else share_group
         self.batch_max = batch_max or conf("SENSING_BATCH_MAX_READINGS")

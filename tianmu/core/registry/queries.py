@@ -20,7 +20,9 @@ MAX_RADIUS_M = 200_000
 
 def visible(actor, kind) -> QuerySet:
     """Every record of `kind` the actor may read."""
-    return scope_queryset(kind.model.objects.all(), actor).select_related("region", "region__parent")
+    # Boundaries are large GeoJSON (the district's is ~18 KB) and never needed with a record.
+    return (scope_queryset(kind.model.objects.all(), actor).select_related("region", "region__parent")
+            .defer("region__boundary", "region__parent__boundary"))
 
 
 @dataclass
