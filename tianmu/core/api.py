@@ -7,6 +7,8 @@ Errors always look like
 
 from __future__ import annotations
 
+import time
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
@@ -24,14 +26,35 @@ __all__ = ["build_api", "TokenAuth", "core_router"]
 
 
 class TokenAuth(HttpBearer):
-    """`Authorization: Bearer tm_…` for other departments' systems."""
+    """`Authorization: Bearer tm_…` for other departments' systems.
+
+    A verified token is remembered in this process for CACHE_SECONDS, so a busy client costs no lookup per
+    request; revoking a token or deactivating its user takes effect within that time.
+    """
+
+    CACHE_SECONDS = 30
+    _cache: dict[str, tuple[float, object]] = {}
 
     def authenticate(self, request, token):
         if not token:
             return None
+        key_hash = ApiToken.hash_key(token)
+        hit = self._cache.get(key_hash)
+        if hit is not None and hit[0] > time.monotonic():
+            request.user = hit[1]
+            return hit[1]
+        user = self._lookup(key_hash)
+        if user is not None:
+            if len(self._cache) > 1000:
+                self._cache.clear()
+            self._cache[key_hash] = (time.monotonic() + self.CACHE_SECONDS, user)
+            request.user = user
+        return user
+
+    def _lookup(self, key_hash):
         try:
             api_token = ApiToken.objects.select_related("user", "user__region").defer("user__region__boundary").get(
-                key_hash=ApiToken.hash_key(token), revoked=False)
+                key_hash=key_hash, revoked=False)
         except ApiToken.DoesNotExist:
             return None
         if not api_token.user.is_active:
@@ -39,7 +62,6 @@ class TokenAuth(HttpBearer):
         now = timezone.now()
         if api_token.last_used_at is None or (now - api_token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
-        request.user = api_token.user
         return api_token.user
 
 

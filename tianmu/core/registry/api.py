@@ -4,12 +4,14 @@ call, schema out."""
 
 from typing import Any
 
+from django.db.models import F
 from django.shortcuts import get_object_or_404
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.orm import create_schema
 from pydantic import create_model
 
+from ..models import Region
 from .kinds import kinds
 from .queries import RecordFilter, apply_filter, statistics, visible
 from .services import create_record, delete_record, record_snapshot, update_record
@@ -37,28 +39,51 @@ class HistoryOut(Schema):
     changes: dict[str, list[Any]]
 
 
-def serialize(kind, obj) -> dict:
+def serialize(kind, obj, town_names: dict[str, str] | None = None) -> dict:
+    """A record as the API shows it. With `town_names` (code → name) and a row from `light_rows`, no related
+    region objects are loaded."""
     data = record_snapshot(kind, obj)
     data["id"] = obj.pk
-    data["region_name"] = obj.region.name
-    town = obj.region.town
-    data["town"] = town.code if town else None
-    data["town_name"] = town.name if town else None
+    if town_names is not None:
+        code = obj.region_code_
+        data["region"], data["region_name"] = code, obj.region_name_
+        data["town"] = code[:9] if len(code) >= 9 else None
+        data["town_name"] = town_names.get(code[:9]) if len(code) >= 9 else None
+    else:
+        data["region_name"] = obj.region.name
+        town = obj.region.town
+        data["town"] = town.code if town else None
+        data["town_name"] = town.name if town else None
     data["updated_at"] = obj.updated_at.isoformat() if obj.updated_at else None
     return data
 
 
+def light_rows(qs, kind):
+    """Records with their region's code and name as plain columns instead of joined objects (several times
+    cheaper to build for a page of 50)."""
+    qs = qs.select_related(None)
+    if kind.link_fields():
+        qs = qs.select_related(*kind.link_fields())
+    return qs.annotate(region_code_=F("region__code"), region_name_=F("region__name"))
+
+
+def town_names() -> dict[str, str]:
+    return dict(Region.objects.filter(level="town").values_list("code", "name"))
+
+
 def _schemas(kind):
     model = kind.model
-    names = [n for n in kind.editable_fields() if n != "region"]
+    links = kind.link_fields()
+    names = [n for n in kind.editable_fields() if n != "region" and n not in links]
+    link_fields = {n: (str | None, None) for n in links}  # linked records by their code
     base_out = create_schema(model, name=f"{model.__name__}Out", fields=["id", *names])
     out = create_model(
         f"{model.__name__}Record", __base__=base_out,
         region=(str, ...), region_name=(str, ...), town=(str | None, None), town_name=(str | None, None),
-        updated_at=(str | None, None),
+        updated_at=(str | None, None), **link_fields,
     )
     base_in = create_schema(model, name=f"{model.__name__}In", fields=names, optional_fields="__all__")
-    payload = create_model(f"{model.__name__}Input", __base__=base_in, region=(str | None, None))
+    payload = create_model(f"{model.__name__}Input", __base__=base_in, region=(str | None, None), **link_fields)
     page = create_model(f"{model.__name__}Page", count=(int, ...), page=(int, ...), page_size=(int, ...),
                         results=(list[out], ...))
     return out, payload, page
@@ -81,8 +106,10 @@ def record_router(kind) -> Router:
         page_size = max(1, min(MAX_PAGE_SIZE, page_size))
         page = max(1, page)
         total = qs.count()
-        rows = qs[(page - 1) * page_size: page * page_size]
-        return {"count": total, "page": page, "page_size": page_size, "results": [serialize(kind, o) for o in rows]}
+        rows = light_rows(qs, kind)[(page - 1) * page_size: page * page_size]
+        towns = town_names()
+        return {"count": total, "page": page, "page_size": page_size,
+                "results": [serialize(kind, o, towns) for o in rows]}
 
     @router.get("/stats", summary=f"Statistics of {kind.slug} by type and by town (same filters as the list)")
     def stats(request):

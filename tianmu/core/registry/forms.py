@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from ..models import Region
 from ..scope import region_prefix, scope_queryset
 
-__all__ = ["record_form_class", "normalize_input", "TRUE_WORDS", "FALSE_WORDS"]
+__all__ = ["record_form_class", "normalize_input", "with_defaults", "build_form", "TRUE_WORDS", "FALSE_WORDS"]
 
 TRUE_WORDS = {"1", "true", "yes", "y", "是", "有", "已", "t", "√", "✓"}
 FALSE_WORDS = {"0", "false", "no", "n", "否", "无", "未", "f", "×", ""}
@@ -38,9 +38,10 @@ def build_form(kind, data=None, *, instance=None, actor=None, limit_regions: boo
     region choices are the actor's regions (all regions when validating, so that the service can say
     why a region is refused)."""
     form = record_form_class(kind)(data=data, instance=instance)
-    for field in form.fields.values():
-        model = getattr(getattr(field, "queryset", None), "model", None)
-        if model is not None and model is not Region and any(f.name == "region" for f in model._meta.fields):
+    for name in kind.link_fields():
+        field = form.fields[name]
+        field.to_field_name = "code"  # linked records are named by their code, in forms, API and sheets
+        if any(f.name == "region" for f in field.queryset.model._meta.fields):
             field.queryset = scope_queryset(field.queryset, actor)
     qs = Region.objects.all()
     prefix = region_prefix(actor) if (actor is not None and limit_regions) else ""
@@ -69,6 +70,17 @@ def _choice_lookup(field) -> dict[str, str]:
     return table
 
 
+def with_defaults(kind, data: dict) -> dict:
+    """Fill fields the caller left out with the model's defaults (an API client that omits `has_water`
+    means the default, not False)."""
+    out = dict(data)
+    for name in kind.editable_fields():
+        field = kind.field(name)
+        if name not in out and field.has_default():
+            out[name] = field.get_default()
+    return out
+
+
 def normalize_input(kind, data: dict) -> dict:
     """Accept what people type in spreadsheets: choice labels in Chinese or English, 是/否 for booleans."""
     out = {}
@@ -84,7 +96,7 @@ def normalize_input(kind, data: dict) -> dict:
         elif field.get_internal_type() == "BooleanField" and not isinstance(value, bool):
             text = "" if value is None else str(value).strip().lower()
             value = True if text in TRUE_WORDS else False if text in FALSE_WORDS else value
-        elif key == "region" and value is not None and not isinstance(value, str):
+        elif (key == "region" or key in kind.link_fields()) and value is not None and not isinstance(value, str):
             value = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
         out[key] = value
     return out

@@ -49,6 +49,8 @@ def _cell(kind, obj, name):
         return obj.region.code
     value = getattr(obj, name)
     f = kind.field(name)
+    if f.is_relation:
+        return getattr(value, "code", None) if value is not None else None
     if f.choices:
         return choice_label(kind, name, value)
     if isinstance(value, bool):
@@ -108,8 +110,9 @@ def export_geojson(qs, kind) -> dict:
     features = []
     for obj in qs.iterator(chunk_size=2000):
         props = {"id": obj.pk}
+        snapshot = record_snapshot(kind, obj)
         for n in names:
-            props[n] = obj.region.code if n == "region" else _json_value(getattr(obj, n))
+            props[n] = snapshot[n]
         props["region_name"] = obj.region.name
         features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [obj.lon, obj.lat]},
                          "properties": props})
@@ -149,7 +152,7 @@ class ImportReport:
 
 
 def _clean_cell(kind, name, value):
-    if isinstance(value, float) and value.is_integer() and name in ("code", "region"):
+    if isinstance(value, float) and value.is_integer() and (name in ("code", "region") or name in kind.link_fields()):
         return str(int(value))
     if isinstance(value, datetime) and timezone.is_naive(value):
         return timezone.make_aware(value)

@@ -66,14 +66,26 @@ class RecordKind:
 
     @classmethod
     def editable_fields(cls) -> list[str]:
-        if cls.io_fields is not None:
-            return list(cls.io_fields)
-        names = []
-        for f in cls.model._meta.concrete_fields:
-            if f.name in SYSTEM_FIELDS or not f.editable or f.auto_created:
-                continue
-            names.append(f.name)
-        return names
+        """Field names people type in, in form/sheet order (computed once per kind)."""
+        cached = cls.__dict__.get("_editable_cache")
+        if cached is None:
+            if cls.io_fields is not None:
+                cached = list(cls.io_fields)
+            else:
+                cached = [f.name for f in cls.model._meta.concrete_fields
+                          if f.name not in SYSTEM_FIELDS and f.editable and not f.auto_created]
+            cls._editable_cache = cached
+        return list(cached)
+
+    @classmethod
+    def link_fields(cls) -> list[str]:
+        """Editable foreign keys to other coded records (e.g. a sensor's station), given by their code."""
+        cached = cls.__dict__.get("_link_cache")
+        if cached is None:
+            cached = [n for n in cls.editable_fields() if n != "region" and cls.field(n).is_relation
+                      and any(f.name == "code" for f in cls.field(n).related_model._meta.fields)]
+            cls._link_cache = cached
+        return list(cached)
 
     @classmethod
     def choice_fields(cls) -> list[str]:

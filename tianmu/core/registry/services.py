@@ -12,7 +12,7 @@ from ..errors import ScopeError, ServiceError
 from ..events import emit
 from ..geo import coordinate_problem, locator
 from ..scope import can_write_region, check_role, check_write
-from .forms import build_form, normalize_input
+from .forms import build_form, normalize_input, with_defaults
 
 __all__ = ["validate_record", "create_record", "update_record", "delete_record", "record_snapshot",
            "bulk_create_records", "save_instance"]
@@ -21,7 +21,13 @@ __all__ = ["validate_record", "create_record", "update_record", "delete_record",
 def record_snapshot(kind, obj) -> dict:
     """Field values of a record as JSON-ready data (region as its code)."""
     data = model_to_dict(obj, fields=kind.editable_fields())
-    data["region"] = obj.region.code if obj.region_id else None
+    if "region_code_" in obj.__dict__:
+        data["region"] = obj.region_code_
+    else:
+        data["region"] = obj.region.code if obj.region_id else None
+    for name in kind.link_fields():
+        related = getattr(obj, name)
+        data[name] = related.code if related is not None else None
     for key, value in list(data.items()):
         if hasattr(value, "isoformat"):
             data[key] = value.isoformat()
@@ -41,6 +47,8 @@ def validate_record(actor, kind, data: dict, *, instance=None, scope_errors_as_f
         merged = record_snapshot(kind, instance)
         merged.update(data)
         data = merged
+    else:
+        data = with_defaults(kind, data)
     form = build_form(kind, data, instance=instance, actor=actor, limit_regions=False)
     errors: dict[str, list] = {}
     if not form.is_valid():

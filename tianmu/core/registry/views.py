@@ -44,6 +44,8 @@ def _column(kind, obj, name):
         return obj.region.name
     value = getattr(obj, name)
     f = kind.field(name)
+    if f.is_relation:
+        return str(value) if value is not None else ""
     if f.choices:
         return choice_label(kind, name, value)
     if isinstance(value, bool):
@@ -162,6 +164,8 @@ def _form_page(request, kind, slug, obj=None):
         form = build_form(kind, instance=obj, actor=request.user)
         if obj is not None:
             form.initial["region"] = obj.region.code
+            for name in kind.link_fields():
+                form.initial[name] = getattr(getattr(obj, name), "code", None)
     return render(request, "core/records/form.html", {"kind": kind, "slug": slug, "obj": obj, "form": form})
 
 

@@ -310,3 +310,45 @@ def test_shelter_area_per_person_rule(world, client):
     body = record_data(kind, world["village_a"], "tight", capacity=500, floor_area_m2=300)
     r = client.post("/api/v1/shelters/", body, content_type="application/json")
     assert r.status_code == 422 and any(e["field"] == "capacity" for e in r.json()["errors"])
+
+
+def test_linked_records_are_named_by_code_everywhere(world, client):
+    """A sensor names its station by code in the API, the Excel sheets and the forms."""
+    from tianmu.core.registry.kinds import get_kind
+    from tianmu.core.registry.services import create_record
+
+    stations, sensors = get_kind("stations"), get_kind("sensors")
+    admin, staff = world["users"]["admin"], world["users"]["town_staff"]
+    own = create_record(admin, stations, record_data(stations, world["village_a"], "s"))
+    other = create_record(admin, stations, record_data(stations, world["village_b"], "s"))
+    api(client, staff)
+    body = record_data(sensors, world["village_a"], "linked", station=own.code)
+    r = client.post("/api/v1/sensors/", body, content_type="application/json")
+    assert r.status_code == 201, r.content
+    assert r.json()["station"] == own.code
+    sensor = sensors.model.objects.get(code=body["code"])
+    assert sensor.station == own
+
+    r = client.post("/api/v1/sensors/", record_data(sensors, world["village_a"], "x", station=other.code),
+                    content_type="application/json")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "station"
+
+    rows = [list(x) for x in load_workbook(io.BytesIO(export_xlsx(visible(staff, sensors), sensors))).active
+            .iter_rows(values_only=True)]
+    col = sensors.editable_fields().index("station")
+    assert rows[1][col] == own.code
+    rows[1][0] = "copy-of-linked"
+    report = import_xlsx(staff, sensors, _xlsx(rows), dry_run=False)
+    assert report.ok, report.errors
+    assert sensors.model.objects.get(code="copy-of-linked").station == own
+    assert client.get(f"/r/sensors/{sensor.pk}/edit/").status_code == 200
+
+
+def test_omitted_fields_take_the_model_default(world, client):
+    api(client, world["users"]["town_staff"])
+    from tianmu.core.registry.kinds import get_kind
+
+    kind = get_kind("shelters")
+    body = {k: v for k, v in record_data(kind, world["village_a"], "d").items() if k != "has_water"}
+    r = client.post("/api/v1/shelters/", body, content_type="application/json")
+    assert r.status_code == 201 and r.json()["has_water"] is True

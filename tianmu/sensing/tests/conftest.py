@@ -23,7 +23,7 @@ def make_station(actor, region, code: str, station_type: str = "rain", **extra):
 
 def make_sensor(actor, station, code: str, sensor_type: str = "rainfall", **extra):
     data = {"code": code, "name": f"传感器{code}", "region": station.region.code, "lon": station.lon,
-            "lat": station.lat, "station": station.pk, "sensor_type": sensor_type, "interval_s": 300, **extra}
+            "lat": station.lat, "station": station.code, "sensor_type": sensor_type, "interval_s": 300, **extra}
     return create_record(actor, get_kind("sensors"), data)
 
 

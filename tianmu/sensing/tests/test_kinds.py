@@ -17,7 +17,7 @@ def test_sensor_takes_its_stations_place_and_follows_it(world, net):
     staff = world["users"]["town_staff"]
     station = net["stations"]["level_a"]
     sensor = create_record(staff, get_kind("sensors"), {
-        "code": "WL-A2", "name": "备用水位计", "station": station.pk, "sensor_type": "water_level",
+        "code": "WL-A2", "name": "备用水位计", "station": station.code, "sensor_type": "water_level",
         "lon": station.lon + 0.001, "lat": station.lat, "interval_s": 600})
     assert (sensor.lon, sensor.lat, sensor.region_id, sensor.unit) == (station.lon, station.lat,
                                                                         station.region_id, "m")
@@ -32,13 +32,13 @@ def test_sensor_must_be_at_its_station_and_in_its_region(world, net):
     far = net["stations"]["rain_a"]
     with pytest.raises(ServiceError) as exc:
         create_record(staff, get_kind("sensors"), {
-            "code": "X1", "name": "远处", "station": far.pk, "sensor_type": "rainfall",
+            "code": "X1", "name": "远处", "station": far.code, "sensor_type": "rainfall",
             "lon": far.lon + 0.03, "lat": far.lat})
     assert "station" in exc.value.errors
     other = net["stations"]["rain_b"]  # in town B, outside town A's scope
     with pytest.raises(ServiceError) as exc:
         create_record(staff, get_kind("sensors"), {
-            "code": "X2", "name": "借站", "station": other.pk, "sensor_type": "rainfall",
+            "code": "X2", "name": "借站", "station": other.code, "sensor_type": "rainfall",
             "region": world["village_a"].code, "lon": world["village_a"].lon, "lat": world["village_a"].lat})
     assert "station" in exc.value.errors
     assert not Sensor.objects.filter(code__in=["X1", "X2"]).exists()
