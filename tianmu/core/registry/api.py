@@ -2,9 +2,13 @@
 call, schema out."""
 
 
+import time
 from typing import Any
 
 from django.db.models import F
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
@@ -67,8 +71,23 @@ def light_rows(qs, kind):
     return qs.annotate(region_code_=F("region__code"), region_name_=F("region__name"))
 
 
+_TOWNS: dict = {"at": 0.0, "names": {}}
+TOWN_NAMES_SECONDS = 60
+COMPACT = {"ensure_ascii": False, "separators": (",", ":")}
+
+
+@receiver([post_save, post_delete], sender=Region)
+def _forget_town_names(**kwargs):
+    _TOWNS["names"] = {}
+
+
 def town_names() -> dict[str, str]:
-    return dict(Region.objects.filter(level="town").values_list("code", "name"))
+    """Town code → name, re-read at most once a minute (towns are renamed by decree, not by the hour)."""
+    now = time.monotonic()
+    if now - _TOWNS["at"] > TOWN_NAMES_SECONDS or not _TOWNS["names"]:
+        _TOWNS["names"] = dict(Region.objects.filter(level="town").values_list("code", "name"))
+        _TOWNS["at"] = now
+    return _TOWNS["names"]
 
 
 def _schemas(kind):
@@ -108,8 +127,9 @@ def record_router(kind) -> Router:
         total = qs.count()
         rows = light_rows(qs, kind)[(page - 1) * page_size: page * page_size]
         towns = town_names()
-        return {"count": total, "page": page, "page_size": page_size,
-                "results": [serialize(kind, o, towns) for o in rows]}
+        # Already JSON-ready: returned as is, skipping a second validation against the documented schema.
+        return JsonResponse({"count": total, "page": page, "page_size": page_size,
+                             "results": [serialize(kind, o, towns) for o in rows]}, json_dumps_params=COMPACT)
 
     @router.get("/stats", summary=f"Statistics of {kind.slug} by type and by town (same filters as the list)")
     def stats(request):
@@ -123,7 +143,8 @@ def record_router(kind) -> Router:
 
     @router.get("/{int:record_id}", response=Out, summary=f"One of {kind.slug}")
     def detail(request, record_id: int):
-        return serialize(kind, get_object_or_404(visible(request.auth, kind), pk=record_id))
+        obj = get_object_or_404(light_rows(visible(request.auth, kind), kind), pk=record_id)
+        return JsonResponse(serialize(kind, obj, town_names()), json_dumps_params=COMPACT)
 
     @router.get("/{int:record_id}/history", response=list[HistoryOut], summary="Change history: who, when, what")
     def history(request, record_id: int):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import ProtectedError
-from django.forms.models import model_to_dict
 from django.utils.translation import gettext_lazy as _
 
 from ..errors import ScopeError, ServiceError
@@ -20,7 +19,8 @@ __all__ = ["validate_record", "create_record", "update_record", "delete_record",
 
 def record_snapshot(kind, obj) -> dict:
     """Field values of a record as JSON-ready data (region as its code)."""
-    data = model_to_dict(obj, fields=kind.editable_fields())
+    opts = obj._meta
+    data = {name: opts.get_field(name).value_from_object(obj) for name in kind.editable_fields()}
     if "region_code_" in obj.__dict__:
         data["region"] = obj.region_code_
     else:
