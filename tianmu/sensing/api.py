@@ -14,6 +14,7 @@ from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 
 from tianmu.core.errors import ServiceError
+from tianmu.core.registry.api import ImportOut
 
 from .choices import Level, Metric, Rule
 from .models import Alarm, SensorLatest, Threshold
@@ -128,15 +129,6 @@ class SubmitOut(Schema):
     accepted: int
     stored: int
     duplicates: int
-    errors: list[dict]
-
-
-class ImportOut(Schema):
-    ok: bool
-    dry_run: bool
-    rows: int
-    created: int
-    updated: int
     errors: list[dict]
 
 

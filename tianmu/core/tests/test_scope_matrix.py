@@ -32,8 +32,22 @@ def walk(patterns=None, prefix=""):
             yield prefix + str(p.pattern), p
 
 
-def concrete_urls(records, world):
+def outside_objects(records, world) -> dict[str, str]:
+    """Values for route parameters other than a record kind's slug and id, each naming something in town B.
+    A new route with a parameter missing here makes test_every_route_is_walked fail until it is added."""
+    from tianmu.sensing.choices import Level
+    from tianmu.sensing.models import Alarm
+
+    sensor = records["sensors"]["b"]
+    alarm = Alarm.objects.create(rule="rain_3h", metric="rain_3h", sensor=sensor, station=sensor.station,
+                                 region=sensor.region, level=Level.RED, peak_level=Level.RED, value=120,
+                                 threshold=100)
+    return {"code": sensor.code, "alarm_id": str(alarm.pk), "action": "acknowledge"}
+
+
+def concrete_urls(records, world, skipped: list | None = None):
     """Every route with its parameters filled in, once per record kind where it takes a slug."""
+    extra = outside_objects(records, world)
     out = []
     for route, _pattern in walk():
         route = route.lstrip("^").rstrip("$").replace("\\Z", "").replace("\\/", "/")
@@ -59,6 +73,10 @@ def concrete_urls(records, world):
             for conv, name in params:
                 if name == "slug":
                     value = kind.slug
+                elif name in extra and "slug" not in dict((n, c) for c, n in params):
+                    value = extra[name]
+                elif name == "pk" and "alarm" in route:
+                    value = extra["alarm_id"]
                 elif name in ("pk", "record_id", "object_id", "id"):
                     value = str(b.pk)
                 else:
@@ -67,6 +85,8 @@ def concrete_urls(records, world):
                 filled = re.sub(rf"<(?:{conv}:)?{name}>", value, filled, count=1)
             if ok and "<" not in filled:
                 out.append((filled, kind, b))
+            elif skipped is not None:
+                skipped.append(route)
     # Ninja records its API routes under one resolver each; make sure they are all present.
     assert any(u.startswith("api/v1/shelters/") for u, _k, _b in out)
     seen, unique = set(), []
@@ -80,6 +100,12 @@ def concrete_urls(records, world):
 @pytest.fixture
 def urls(world, records):
     return concrete_urls(records, world)
+
+
+def test_every_route_is_walked(world, records):
+    skipped: list = []
+    concrete_urls(records, world, skipped)
+    assert sorted(set(skipped)) == [], "add a value for these parameters in outside_objects()"
 
 
 def test_matrix_covers_every_kind_and_route_family(urls):
@@ -130,8 +156,13 @@ def test_writes_to_town_b_refused_unless_role_and_region_allow(role, world, reco
             elif after != before:
                 # A permitted write; put the record back for the next route.
                 if after is None:
-                    return
+                    break
                 before = after
+    from tianmu.sensing.models import Alarm
+
+    alarm = Alarm.objects.get(sensor=records["sensors"]["b"])
+    if not may_write_b:
+        assert alarm.status == "open" and alarm.acknowledged_by is None and alarm.closed_by is None, role
 
 
 @pytest.mark.parametrize("role", ["leader", "town_staff", "village_responder", "api_client"])
