@@ -33,6 +33,7 @@ from tianmu.registry.choices import (
     TeamType,
     Tier,
 )
+from tianmu.sensing.demo import build_network
 
 from . import geography
 
@@ -347,6 +348,7 @@ def build(seed: int = 330112) -> dict:
             kind = get_kind(slug)
             objects = [kind.model(**row) for row in rows]
             counts[slug] = bulk_create_records(system, kind, objects, event_type="generated")
+        counts.update(build_network(system, rng))  # monitoring stations, sensors and their dry-weather history
     locator.reset()
     if connection.vendor == "postgresql":
         # Fresh tables have no planner statistics; without them list queries pick slow plans.

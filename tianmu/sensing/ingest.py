@@ -155,7 +155,9 @@ class IngestWorker:
     # ---- batches -------------------------------------------------------------------------------------------
     def collect(self, timeout: float) -> list[QueuedMessage]:
         """Wait up to `timeout` for a message, then gather more until the batch is full, the first message has
-        waited SENSING_BATCH_MAX_WAIT_MS, or the stream pauses."""
+        waited SENSING_BATCH_MAX_WAIT_MS, or the stream pauses. Messages already queued are always taken (up to
+        the batch size) without waiting: when the worker is behind, the first message is already older than the
+        wait, and stopping there would commit one message per transaction and never catch up."""
         try:
             first = self.queue.get(timeout=timeout)
         except queue.Empty:
@@ -164,10 +166,11 @@ class IngestWorker:
         deadline = first.received + self.wait_s
         while size < self.batch_max:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
             try:
-                msg = self.queue.get(timeout=min(remaining, IDLE_FLUSH_S))
+                if remaining <= 0:
+                    msg = self.queue.get_nowait()
+                else:
+                    msg = self.queue.get(timeout=min(remaining, IDLE_FLUSH_S))
             except queue.Empty:
                 break
             batch.append(msg)

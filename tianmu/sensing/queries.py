@@ -8,20 +8,32 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tianmu.core.errors import ScopeError, ServiceError
-from tianmu.core.models import DeadLetter
-from tianmu.core.scope import scope_queryset, write_prefix
+from tianmu.core.models import DeadLetter, Region
+from tianmu.core.scope import region_prefix, scope_queryset, write_prefix
 
-from .choices import ACTIVE_STATUSES, AlarmKind, AlarmStatus, Level, Rule, SensorType, StationType
+from .choices import (
+    ACTIVE_STATUSES,
+    LEVEL_RANK,
+    AlarmKind,
+    AlarmStatus,
+    Level,
+    Metric,
+    Rule,
+    SensorType,
+    StationType,
+)
 from .models import Alarm, HourlyAggregate, Reading, Sensor, SensorLatest, Threshold
 
 __all__ = ["visible_sensors", "latest_values", "sensor_for", "readings", "hourly", "AlarmFilter", "alarms",
-           "dead_letters", "thresholds", "parse_time", "MAX_RAW_POINTS", "MAX_RAW_SPAN", "MAX_HOURLY_SPAN"]
+           "dead_letters", "thresholds", "parse_time", "MAX_RAW_POINTS", "MAX_RAW_SPAN", "MAX_HOURLY_SPAN",
+           "sensor_by_pk", "order_alarms", "alarm_counts", "alarm_towns", "chart_thresholds", "CHART_RULES",
+           "map_sensor_rows", "map_alarm_rows", "can_see_dead_letters"]
 
 MAX_RAW_POINTS = 20_000
 MAX_RAW_SPAN = timedelta(days=31)
@@ -139,10 +151,14 @@ def alarms(actor, flt: AlarmFilter | None = None) -> QuerySet:
     return qs.select_related("sensor", "station", "region", "acknowledged_by", "closed_by").order_by("-opened_at", "-id")
 
 
+def can_see_dead_letters(actor) -> bool:
+    prefix = write_prefix(actor)
+    return prefix is not None and len(prefix) <= 6
+
+
 def dead_letters(actor, *, source: str | None = None, resolved: bool | None = None) -> QuerySet:
     """Messages the workers could not use: for district-level writers only (they carry no region)."""
-    prefix = write_prefix(actor)
-    if prefix is None or len(prefix) > 6:
+    if not can_see_dead_letters(actor):
         raise ScopeError(_("只有区级管理人员可以查看死信"))
     qs = DeadLetter.objects.all()
     if source:
@@ -164,3 +180,96 @@ def thresholds(actor, *, rule: str | None = None, sensor_type: str | None = None
     if station:
         qs = qs.filter(station__code=station)
     return qs.select_related("station").order_by("rule", "metric", "sensor_type", "soil", "station__code")
+
+
+# ---- pages and the map ---------------------------------------------------------------------------------------
+
+LEVEL_ORDER = Case(*[When(level=v, then=Value(r)) for v, r in LEVEL_RANK.items()], default=Value(0),
+                   output_field=IntegerField())
+
+
+def sensor_by_pk(actor, pk: int) -> Sensor:
+    """The sensor if the actor may see it, else 404."""
+    return get_object_or_404(visible_sensors(actor).select_related("station", "region", "region__parent"), pk=pk)
+
+
+def order_alarms(qs: QuerySet, sort: str = "level") -> QuerySet:
+    """Most severe first (then newest), or newest first."""
+    if sort == "time":
+        return qs.order_by("-opened_at", "-id")
+    return qs.annotate(level_rank=LEVEL_ORDER).order_by("-level_rank", "-opened_at", "-id")
+
+
+def alarm_counts(qs: QuerySet) -> dict[str, int]:
+    """{level: count} of an alarm queryset."""
+    return dict(qs.order_by().values_list("level").annotate(n=Count("id")))
+
+
+def alarm_towns(actor) -> QuerySet:
+    """The towns whose alarms the actor may filter by (their own only, for town and village users)."""
+    prefix = region_prefix(actor)
+    qs = Region.objects.filter(level="town").defer("boundary").order_by("code")
+    if prefix is None:
+        return qs.none()
+    return qs.filter(code__startswith=prefix[:9]) if prefix else qs
+
+
+# The threshold rule drawn on a sensor's chart, by what it measures: the metric readings compare with directly
+# (rain: the 1-hour window of flash-flood warnings; displacement: the 24-hour movement).
+CHART_RULES = {
+    SensorType.RAINFALL: (Rule.FLASH_FLOOD, Metric.RAIN_1H),
+    SensorType.WATER_LEVEL: (Rule.WATER_LEVEL, Metric.WATER_LEVEL),
+    SensorType.DISPLACEMENT: (Rule.DISPLACEMENT, Metric.DISPLACEMENT_RATE_24H),
+    SensorType.GAS: (Rule.GAS, Metric.GAS),
+    SensorType.WIND: (Rule.WIND, Metric.WIND_SPEED),
+}
+
+
+def chart_thresholds(sensor: Sensor) -> dict | None:
+    """The levels of the sensor's chart rule in force (station overrides, soil state for flash floods)."""
+    from .rules import ThresholdBook, soil_state
+
+    if sensor.sensor_type not in CHART_RULES:
+        return None
+    rule, metric = CHART_RULES[sensor.sensor_type]
+    rows = ThresholdBook([sensor]).for_sensor(sensor).get(rule, {})
+    latest = SensorLatest.objects.filter(pk=sensor.pk).first()
+    soil = soil_state(latest.antecedent_index if latest else None) if sensor.sensor_type == SensorType.RAINFALL \
+        else None
+    values = rows.get((metric, soil or "any")) or rows.get((metric, "any")) or rows.get((metric, "normal"))
+    if values is None:
+        return None
+    return {"rule": rule, "rule_label": str(Rule(rule).label), "metric": metric,
+            "metric_label": str(Metric(metric).label), "soil": soil,
+            "soil_label": str(dict(Threshold._meta.get_field("soil").flatchoices).get(soil, "")) if soil else "",
+            "levels": [{"level": lv.value, "label": str(lv.label), "value": values[lv.value]}
+                       for lv in Level if values.get(lv.value) is not None]}
+
+
+def map_sensor_rows(actor) -> list[list]:
+    """Compact map rows of every visible sensor: [id, lon, lat, name, code, type label, value, unit, observed
+    (ISO), alarm level, station name, region name]. Sensors that never reported have no value."""
+    labels = dict((v, str(lbl)) for v, lbl in SensorType.choices)
+    rows = (visible_sensors(actor).filter(retired=False).order_by("code")
+            .values_list("pk", "lon", "lat", "name", "code", "sensor_type", "latest__value", "unit", "latest__ts",
+                         "latest__alarm_level", "station__name", "region__name"))
+    return [[pk, round(lon, 6), round(lat, 6), name, code, labels.get(st, st), value, unit,
+             timezone.localtime(ts).isoformat() if ts else None, level or "", station or "", region or ""]
+            for pk, lon, lat, name, code, st, value, unit, ts, level, station, region in rows]
+
+
+def map_alarm_rows(actor, limit: int = 2000) -> list[dict]:
+    """Active threshold and device alarms the actor may see, most severe first."""
+    qs = order_alarms(alarms(actor, AlarmFilter(status="active")).select_related("region__parent"))
+    out = []
+    for a in qs[:limit]:
+        s = a.sensor
+        out.append({"id": a.pk, "sensor_id": s.pk, "lon": round(s.lon, 6), "lat": round(s.lat, 6),
+                    "level": a.level, "level_label": str(Level(a.level).label), "status": a.status,
+                    "rule_label": str(Rule(a.rule).label), "metric_label": str(Metric(a.metric).label),
+                    "value": a.value, "threshold": a.threshold, "unit": s.unit, "sensor_name": s.name,
+                    "station_name": a.station.name if a.station_id else "",
+                    "sensor_code": s.code, "region_name": a.region.name,
+                    "town_name": a.region.parent.name if a.region.parent_id and a.region.level == "village" else "",
+                    "opened_at": timezone.localtime(a.opened_at).isoformat(), "cleared": a.cleared_at is not None})
+    return out

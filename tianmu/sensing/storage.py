@@ -3,8 +3,10 @@ each sensor maintained in the same transaction.
 
 PostgreSQL: readings are partitioned by month on ts (`sensing_reading_yYYYYmMM`); a batch is COPY'd into a
 temporary table and moved with ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``, so only the rows that
-were really new feed the aggregates. SQLite: the same through a temporary table, ``executemany`` and
-``INSERT … ON CONFLICT DO NOTHING RETURNING``.
+were really new feed the aggregates. The insert, the hourly upsert and the latest-value upsert are one statement
+(data-modifying CTEs over the RETURNING rows): one round trip per batch instead of one per hour bucket and per
+sensor (bench/sensing_ingest.py measured the storage layer 2× faster). SQLite: the same through a temporary
+table, ``executemany`` and ``INSERT … ON CONFLICT DO NOTHING RETURNING``; the aggregates follow in Python.
 """
 
 from __future__ import annotations
@@ -118,35 +120,79 @@ def ensure_partitions(timestamps: Iterable[datetime]) -> None:
 
 # ---- writing ---------------------------------------------------------------------------------------------------
 
-def _db_ts(ts: datetime):
-    return connection.ops.adapt_datetimefield_value(ts)
+def _sqlite_utc_text(ts: datetime) -> str:
+    return str(ts.replace(tzinfo=None))
+
+
+def _ts_adapter():
+    """A function turning an aware UTC datetime into its database value. On SQLite with a UTC connection this is
+    Django's own text form (str() of the naive UTC time) without the per-call settings and proxy lookups, which
+    cost more than the insert itself."""
+    if connection.vendor == "sqlite" and str(connection.timezone) == "UTC":
+        return _sqlite_utc_text
+    return connection.ops.adapt_datetimefield_value
+
+
+# PostgreSQL: store the incoming rows that are new, and fold exactly those into the hourly aggregates and the
+# latest values, in one statement. Hours are UTC; rows are grouped and ordered by key, so concurrent workers
+# take row locks in the same order. It answers with the positions of the rows that were already stored (usually
+# none), so the new rows need not travel back and be parsed again.
+_PG_STORE = f"""
+WITH new AS (
+    INSERT INTO {READINGS} (sensor_id, ts, value)
+    SELECT sensor_id, ts, value FROM {INCOMING} ORDER BY sensor_id, ts
+    ON CONFLICT DO NOTHING
+    RETURNING sensor_id, ts, value
+), hourly AS (
+    INSERT INTO {HOURLY} (sensor_id, hour, readings, total, minimum, maximum)
+    SELECT sensor_id, date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*), sum(value),
+           min(value), max(value)
+    FROM new GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (sensor_id, hour) DO UPDATE SET
+        readings = {HOURLY}.readings + excluded.readings, total = {HOURLY}.total + excluded.total,
+        minimum = LEAST({HOURLY}.minimum, excluded.minimum), maximum = GREATEST({HOURLY}.maximum, excluded.maximum)
+), latest AS (
+    INSERT INTO {LATEST} (sensor_id, ts, value, received_at, alarm_level)
+    SELECT DISTINCT ON (sensor_id) sensor_id, ts, value, %s, '' FROM new ORDER BY sensor_id, ts DESC
+    ON CONFLICT (sensor_id) DO UPDATE SET
+        value = CASE WHEN excluded.ts > {LATEST}.ts THEN excluded.value ELSE {LATEST}.value END,
+        ts = CASE WHEN excluded.ts > {LATEST}.ts THEN excluded.ts ELSE {LATEST}.ts END,
+        received_at = excluded.received_at
+)
+SELECT i.n FROM {INCOMING} i WHERE NOT EXISTS (SELECT FROM new WHERE new.sensor_id = i.sensor_id AND new.ts = i.ts)
+"""
+
+
+def _store_postgresql(rows: list[StoredReading], received_at: datetime) -> list[StoredReading]:
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {INCOMING} (n integer, sensor_id bigint, ts timestamptz, "
+                    "value double precision) ON COMMIT DELETE ROWS")
+        cur.execute(f"DELETE FROM {INCOMING}")
+        with cur.cursor.copy(f"COPY {INCOMING} (n, sensor_id, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "int8", "timestamptz", "float8"])
+            for n, row in enumerate(rows):
+                copy.write_row((n, *row))
+        cur.execute(_PG_STORE, [received_at])
+        stored = {n for (n,) in cur.fetchall()}
+    return [row for n, row in enumerate(rows) if n not in stored] if stored else rows
 
 
 def _insert_new(rows: list[StoredReading]) -> list[StoredReading]:
-    """Insert rows not stored yet; return exactly those that were new."""
+    """Insert rows not stored yet; return exactly those that were new (SQLite and others)."""
     with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {INCOMING} (sensor_id bigint, ts timestamptz, "
-                        "value double precision) ON COMMIT DELETE ROWS")
-            cur.execute(f"DELETE FROM {INCOMING}")
-            with cur.cursor.copy(f"COPY {INCOMING} (sensor_id, ts, value) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cur.execute(f"INSERT INTO {READINGS} (sensor_id, ts, value) SELECT sensor_id, ts, value FROM {INCOMING} "
-                        "ON CONFLICT DO NOTHING RETURNING sensor_id, ts, value")
-            return [(sid, ts, value) for sid, ts, value in cur.fetchall()]
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {INCOMING} (sensor_id integer, ts text, value real)")
         cur.execute(f"DELETE FROM {INCOMING}")
+        adapt = _ts_adapter()
         by_key = {}
         params = []
-        for sid, ts, value in rows:
-            key = (sid, _db_ts(ts))
-            by_key[key] = (sid, ts, value)
-            params.append((sid, key[1], value))
+        for row in rows:
+            key = (row[0], adapt(row[1]))
+            by_key[key] = row
+            params.append((*key, row[2]))
         cur.executemany(f"INSERT INTO {INCOMING} (sensor_id, ts, value) VALUES (%s, %s, %s)", params)
         cur.execute(f"INSERT INTO {READINGS} (sensor_id, ts, value) SELECT sensor_id, ts, value FROM {INCOMING} "
                     "WHERE true ON CONFLICT DO NOTHING RETURNING sensor_id, ts")
-        new = [by_key[(sid, ts if isinstance(ts, str) else _db_ts(ts.replace(tzinfo=UTC)))]
+        new = [by_key[(sid, ts if isinstance(ts, str) else adapt(ts.replace(tzinfo=UTC)))]
                for sid, ts in cur.fetchall()]
         cur.execute(f"DELETE FROM {INCOMING}")
         return new
@@ -155,9 +201,10 @@ def _insert_new(rows: list[StoredReading]) -> list[StoredReading]:
 def _upsert_hourly(rows: list[StoredReading]) -> None:
     buckets: dict[tuple[int, datetime], list[float]] = {}
     for sid, ts, value in rows:
-        agg = buckets.get((sid, floor_hour(ts)))
+        key = (sid, floor_hour(ts))
+        agg = buckets.get(key)
         if agg is None:
-            buckets[(sid, floor_hour(ts))] = [1, value, value, value]
+            buckets[key] = [1, value, value, value]
         else:
             agg[0] += 1
             agg[1] += value
@@ -171,7 +218,8 @@ def _upsert_hourly(rows: list[StoredReading]) -> None:
            f"readings = {HOURLY}.readings + excluded.readings, total = {HOURLY}.total + excluded.total, "
            f"minimum = {least}({HOURLY}.minimum, excluded.minimum), "
            f"maximum = {greatest}({HOURLY}.maximum, excluded.maximum)")
-    params = [(sid, _db_ts(hour), n, total, lo, hi) for (sid, hour), (n, total, lo, hi) in sorted(buckets.items())]
+    adapt = _ts_adapter()
+    params = [(sid, adapt(hour), n, total, lo, hi) for (sid, hour), (n, total, lo, hi) in sorted(buckets.items())]
     with connection.cursor() as cur:
         cur.executemany(sql, params)
 
@@ -188,7 +236,9 @@ def _upsert_latest(rows: list[StoredReading], received_at: datetime) -> None:
            f"value = CASE WHEN excluded.ts > {LATEST}.ts THEN excluded.value ELSE {LATEST}.value END, "
            f"ts = CASE WHEN excluded.ts > {LATEST}.ts THEN excluded.ts ELSE {LATEST}.ts END, "
            "received_at = excluded.received_at")
-    params = [(sid, _db_ts(ts), value, _db_ts(received_at)) for sid, ts, value in sorted(newest.values())]
+    adapt = _ts_adapter()
+    received = adapt(received_at.astimezone(UTC))
+    params = [(sid, adapt(ts), value, received) for sid, ts, value in sorted(newest.values())]
     with connection.cursor() as cur:
         cur.executemany(sql, params)
 
@@ -208,10 +258,13 @@ def store_readings(rows: Iterable[StoredReading], *, received_at: datetime | Non
     if not unique:
         return []
     batch = list(unique.values())
-    ensure_partitions(ts for _sid, ts, _v in batch)
+    received_at = received_at or timezone.now()
+    if connection.vendor == "postgresql":
+        ensure_partitions(ts for _sid, ts, _v in batch)
+        return _store_postgresql(batch, received_at)
     new = [(sid, ts.astimezone(UTC), value) for sid, ts, value in _insert_new(batch)]
     _upsert_hourly(new)
-    _upsert_latest(new, received_at or timezone.now())
+    _upsert_latest(new, received_at)
     return new
 
 

@@ -7,5 +7,8 @@ app_name = "sensing"
 urlpatterns = [
     path("", views.latest_page, name="latest"),
     path("alarms/", views.alarm_page, name="alarms"),
-    path("alarms/<int:pk>/<str:action>/", views.alarm_action, name="alarm_action"),
+    path("alarms/<int:pk>/acknowledge/", views.acknowledge_view, name="acknowledge"),
+    path("alarms/<int:pk>/close/", views.close_view, name="close"),
+    path("sensors/<int:pk>/", views.sensor_page, name="sensor"),
+    path("dead-letters/", views.dead_letter_page, name="dead_letters"),
 ]

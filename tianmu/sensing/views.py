@@ -1,69 +1,179 @@
-"""Monitoring pages: the latest value of every visible sensor, and the alarm list where people acknowledge
-and close alarms. No logic beyond calling queries and services."""
+"""Monitoring pages (监测预警): the alarm list (filters, acknowledge and close, live over SSE), the latest value of
+every visible sensor, one sensor's chart with its thresholds, and the dead letters. No logic beyond calling
+queries and services."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tianmu.core.errors import ScopeError, ServiceError
 from tianmu.core.scope import can_write_region
 
-from .choices import AlarmStatus, Level
-from .queries import AlarmFilter, alarms, latest_values
+from .choices import AlarmKind, AlarmStatus, Level, Rule
+from .models import SensorLatest
+from .queries import (
+    AlarmFilter,
+    alarm_counts,
+    alarm_towns,
+    alarms,
+    can_see_dead_letters,
+    chart_thresholds,
+    dead_letters,
+    latest_values,
+    order_alarms,
+    sensor_by_pk,
+)
 from .services import acknowledge_alarm, close_alarm
 
-__all__ = ["latest_page", "alarm_page", "alarm_action"]
+__all__ = ["latest_page", "alarm_page", "acknowledge_view", "close_view", "sensor_page", "dead_letter_page"]
+
+PAGE_SIZE = 50
+
+
+def _tabs(request, current: str) -> dict:
+    return {"tab": current, "show_dead_letters": can_see_dead_letters(request.user)}
 
 
 @login_required
 def latest_page(request):
+    alarming = request.GET.get("alarming") == "1"
     try:
-        rows = list(latest_values(request.user, alarming=request.GET.get("alarming") == "1")[:2000])
+        rows = list(latest_values(request.user, alarming=alarming).select_related("sensor__region__parent")[:2000])
     except ServiceError:
         rows = []
-    return render(request, "sensing/latest.html", {"rows": rows, "alarming": request.GET.get("alarming") == "1"})
+    return render(request, "sensing/latest.html", {"rows": rows, "alarming": alarming, **_tabs(request, "latest")})
+
+
+def _alarm_filter(request) -> tuple[AlarmFilter, dict, list]:
+    """The filter from the query string; unknown values are reported, not applied."""
+    get = request.GET
+    values = {"status": get.get("status") or "active", "level": get.get("level") or "", "kind": get.get("kind") or "",
+              "rule": get.get("rule") or "", "town": get.get("town") or "", "sensor": get.get("sensor") or "",
+              "sort": "time" if get.get("sort") == "time" else "level"}
+    errors = []
+    if values["status"] == "all":
+        status = None
+    else:
+        status = values["status"]
+    town = values["town"]
+    if town and not (town.isdigit() and len(town) == 9):
+        errors.append({"field": "town", "message": _("不是有效的选项")})
+        town = ""
+    flt = AlarmFilter(status=status, level=values["level"] or None, kind=values["kind"] or None,
+                      rule=values["rule"] or None, region=town or None, sensor=values["sensor"] or None)
+    return flt, values, errors
 
 
 @login_required
 def alarm_page(request):
-    status = request.GET.get("status") or "active"
-    level = request.GET.get("level") or None
+    flt, values, errors = _alarm_filter(request)
     try:
-        qs = alarms(request.user, AlarmFilter(status=status, level=level))
-        errors = []
+        qs = alarms(request.user, flt)
     except ServiceError as exc:
-        qs, errors = alarms(request.user).none(), exc.as_list()
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    rows = [{"alarm": a, "can_act": can_write_region(request.user, a.region)} for a in page.object_list]
-    return render(request, "sensing/alarms.html", {
-        "page": page, "rows": rows, "status": status, "level": level or "", "errors": errors,
-        "statuses": [("active", _("未关闭"))] + [(s.value, s.label) for s in AlarmStatus],
-        "levels": [(v.value, v.label) for v in Level],
-    })
+        errors += exc.as_list()
+        flt = AlarmFilter(status="active")
+        qs = alarms(request.user, flt)
+    summary_flt = AlarmFilter(status=flt.status, kind=flt.kind, rule=flt.rule, region=flt.region, sensor=flt.sensor)
+    counts = alarm_counts(alarms(request.user, summary_flt))
+    page = Paginator(order_alarms(qs.select_related("region__parent"), values["sort"]), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    rows = [{"alarm": a, "can_act": a.status != AlarmStatus.CLOSED and can_write_region(request.user, a.region),
+             "escalated": (a.last_level_change - a.opened_at).total_seconds() > 60} for a in page.object_list]
+    keep = request.GET.copy()
+    keep.pop("fragment", None)
+    here = request.path + (f"?{keep.urlencode()}" if keep else "")  # where an action returns to
+    query = keep.copy()
+    query.pop("page", None)
+    context = {
+        "page": page, "rows": rows, "f": values, "errors": errors, "query": query.urlencode(),
+        "counts": [(lv.value, lv.label, counts.get(lv.value, 0)) for lv in reversed(Level)],
+        "total_active": sum(counts.values()),
+        "statuses": [("active", _("未关闭")), *[(s.value, s.label) for s in AlarmStatus], ("all", _("全部"))],
+        "levels": [(v.value, v.label) for v in Level], "kinds": list(AlarmKind.choices),
+        "rules": list(Rule.choices), "towns": list(alarm_towns(request.user)),
+        "stream_url": reverse("core:event_stream"), "here": here,
+        **_tabs(request, "alarms"),
+    }
+    if request.GET.get("fragment") == "1":
+        return render(request, "sensing/_alarm_live.html", context)
+    return render(request, "sensing/alarms.html", context)
 
 
-@login_required
-@require_POST
-def alarm_action(request, pk: int, action: str):
+def _back(request):
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return redirect(target)
+    return redirect("sensing:alarms")
+
+
+def _act(request, pk: int, action) -> bool:
     alarm = get_object_or_404(alarms(request.user), pk=pk)
-    note = request.POST.get("note", "")
     try:
-        if action == "acknowledge":
-            acknowledge_alarm(request.user, alarm, note)
-            messages.success(request, _("告警已确认"))
-        elif action == "close":
-            close_alarm(request.user, alarm, note)
-            messages.success(request, _("告警已关闭"))
-        else:
-            messages.error(request, _("不支持的操作"))
+        action(request.user, alarm, request.POST.get("note", ""))
+        return True
     except ServiceError as exc:
         for err in exc.as_list():
             messages.error(request, err["message"])
     except ScopeError as exc:
         messages.error(request, str(exc.message))
-    return redirect(request.POST.get("next") or "sensing:alarms")
+    return False
+
+
+@login_required
+@require_POST
+def acknowledge_view(request, pk: int):
+    if _act(request, pk, acknowledge_alarm):
+        messages.success(request, _("告警已确认"))
+    return _back(request)
+
+
+@login_required
+@require_POST
+def close_view(request, pk: int):
+    if _act(request, pk, close_alarm):
+        messages.success(request, _("告警已关闭"))
+    return _back(request)
+
+
+@login_required
+def sensor_page(request, pk: int):
+    sensor = sensor_by_pk(request.user, pk)
+    latest = SensorLatest.objects.filter(pk=sensor.pk).first()
+    recent = list(order_alarms(alarms(request.user, AlarmFilter(sensor=sensor.code)), "time")[:20])
+    config = {
+        "code": sensor.code, "name": sensor.name, "unit": sensor.unit, "sensorType": sensor.sensor_type,
+        "readingsUrl": reverse("api:api-root") + f"sensing/sensors/{sensor.code}/readings",
+        "thresholds": chart_thresholds(sensor),
+        "labels": {"raw": _("原始数据"), "hourly": _("小时统计"), "value": _("数值"), "rain_1h": _("滑动1小时雨量"),
+                   "hourly_total": _("小时雨量"), "hourly_max": _("小时最高"), "hourly_avg": _("小时平均"),
+                   "disp_24h": _("24小时位移量"), "no_data": _("该时段没有数据"), "load_failed": _("加载失败,请重试"),
+                   "loading": _("加载中…")},
+    }
+    return render(request, "sensing/sensor.html", {
+        "sensor": sensor, "latest": latest, "recent": recent, "config": config,
+        "thresholds": config["thresholds"], **_tabs(request, "latest"),
+    })
+
+
+@login_required
+def dead_letter_page(request):
+    if not can_see_dead_letters(request.user):
+        raise PermissionDenied(_("只有区级管理人员可以查看死信"))
+    source = request.GET.get("source") or None
+    qs = dead_letters(request.user, source=source)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    sources = sorted(set(dead_letters(request.user).values_list("source", flat=True).distinct()))
+    rows = [{"letter": d, "code": d.reason.split(":", 1)[0].split(" ")[-1] if ":" in d.reason else ""}
+            for d in page.object_list]
+    return render(request, "sensing/dead_letters.html", {
+        "page": page, "rows": rows, "source": source or "", "sources": sources, **_tabs(request, "dead_letters"),
+    })

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from tianmu.demo import dataset
+from tianmu.sensing.simulate import demo_storm
 
 
 class Command(BaseCommand):
@@ -26,6 +27,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write("正在生成临安区演示数据 (building the Lin'an demo dataset)…")
             summary = dataset.build(seed)
+            self.stdout.write(demo_storm(seed))  # the typhoon's last hours up to now: alarms to look at
         self._print_logins(summary, host, port)
         if not no_serve:
             call_command("run", host=host, port=port)

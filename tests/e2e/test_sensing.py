@@ -1,0 +1,85 @@
+"""Real-browser tests of the monitoring pages: an alarm opened while the alarm list and the map are open shows
+up on both without reloading (server-sent events), and a sensor's chart draws its readings and thresholds."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import api, shot
+
+pytestmark = pytest.mark.browser
+
+# A cloudburst posted through the gateway API with the page's own session (CSRF header from the cookie).
+CLOUDBURST_JS = """async (code) => {
+  const token = (document.cookie.split('; ').find((c) => c.startsWith('csrftoken=')) || '=').split('=')[1];
+  const now = Date.now(), readings = [];
+  for (let i = 11; i >= 0; i--) {
+    readings.push({sensor: code, ts: new Date(now - i * 5 * 60000 - 7000).toISOString(), value: 9.5});
+  }
+  const r = await fetch('/api/v1/sensing/readings', {method: 'POST', credentials: 'same-origin',
+    headers: {'Content-Type': 'application/json', 'X-CSRFToken': token}, body: JSON.stringify({readings})});
+  return [r.status, await r.json()];
+}"""
+
+
+def sensor_rows(page):
+    data = api(page, "/api/v1/map/sensors")
+    return [dict(zip(data["fields"], row, strict=True)) for row in data["features"]]
+
+
+def test_alarm_opened_elsewhere_appears_live_on_list_and_map(login):
+    page = login("duty")
+    # A rain gauge in 锦城街道 (east) that the demo storm left without any alarm.
+    quiet = next(r for r in sensor_rows(page) if r["code"].startswith("RG001") and not r["alarm_level"])
+    assert api(page, f"/api/v1/sensing/alarms?sensor={quiet['code']}&status=active")["count"] == 0
+
+    map_page = page.context.new_page()
+    map_errors = []
+    map_page.on("pageerror", lambda exc: map_errors.append(str(exc)))
+    map_page.goto("/")
+    map_page.wait_for_selector('body[data-sensing-ready="1"]', state="attached", timeout=30_000)
+    loads = int(map_page.evaluate("() => document.body.dataset.sensingLoads"))
+    assert map_page.locator("#alarm-list button").count() > 0  # the demo storm's alarms
+
+    page.goto("/sensing/alarms/?sort=time")
+    page.wait_for_selector('body[data-alarms-live="1"]', state="attached", timeout=15_000)
+    page.evaluate("() => { window.tmNotReloaded = true; }")
+    assert quiet["code"] not in page.locator("#alarms").inner_text()
+
+    status, result = page.evaluate(CLOUDBURST_JS, quiet["code"])
+    assert status == 200 and result["stored"] == 12 and not result["errors"], result
+
+    page.wait_for_function("() => Number(document.body.dataset.alarmsRefreshed || 0) >= 1", timeout=20_000)
+    page.wait_for_function("(code) => document.querySelector('#alarms').innerText.includes(code)", arg=quiet["code"],
+                           timeout=20_000)
+    assert page.evaluate("() => window.tmNotReloaded === true"), "the list must update without a reload"
+    row = page.locator("#alarms tbody tr", has_text=quiet["code"]).first
+    assert "红色" in row.inner_text()
+    shot(page, "alarms-live")
+
+    map_page.wait_for_function("(n) => Number(document.body.dataset.sensingLoads) > n", arg=loads, timeout=20_000)
+    level = map_page.evaluate("""(code) => {
+      const row = window.tianmuSensing.state.sensors.find((r) => r[4] === code);
+      return row && row[9];
+    }""", quiet["code"])
+    assert level == "red"
+    assert not page.tm_errors and not map_errors, (page.tm_errors, map_errors)
+
+
+def test_sensor_chart_draws_readings_and_thresholds(login):
+    page = login("longgang")
+    rows = sensor_rows(page)
+    assert rows and all(r["code"][2:5] == "016" for r in rows), "town staff see only 龙岗镇's sensors"
+    river = next(r for r in rows if r["code"].startswith("WL"))
+    page.goto(f"/sensing/sensors/{river['id']}/")
+    page.wait_for_selector('body[data-chart-ready="1"]', state="attached", timeout=15_000)
+    assert int(page.locator("#sensor-chart").get_attribute("data-points")) > 50
+    option = page.evaluate("() => echarts.getInstanceByDom(document.getElementById('sensor-chart')).getOption()")
+    lines = option["series"][0]["markLine"]["data"]
+    config = page.evaluate("() => JSON.parse(document.getElementById('sensor-config').textContent)")
+    assert [line["yAxis"] for line in lines] == [t["value"] for t in config["thresholds"]["levels"]]
+    assert [t["level"] for t in config["thresholds"]["levels"]] == ["yellow", "red"]  # 警戒 and 保证 water levels
+    page.locator(".chart-bar button[data-res=hourly]").click()
+    page.wait_for_function("() => document.querySelector('.chart-bar button[data-res=hourly]').classList.contains('on')")
+    shot(page, "sensor-chart", full_page=True)
+    assert not page.tm_errors, page.tm_errors
