@@ -32,7 +32,7 @@ from .models import Alarm, HourlyAggregate, Reading, Sensor, SensorLatest, Thres
 
 __all__ = ["visible_sensors", "latest_values", "sensor_for", "readings", "hourly", "AlarmFilter", "alarms",
            "dead_letters", "thresholds", "parse_time", "MAX_RAW_POINTS", "MAX_RAW_SPAN", "MAX_HOURLY_SPAN",
-           "sensor_by_pk", "order_alarms", "alarm_counts", "alarm_towns", "chart_thresholds", "CHART_RULES",
+           "sensor_by_pk", "order_alarms", "LEVEL_ORDER", "LEVEL_ORDER_LATEST", "alarm_counts", "alarm_towns", "chart_thresholds", "CHART_RULES",
            "map_sensor_rows", "map_alarm_rows", "can_see_dead_letters"]
 
 MAX_RAW_POINTS = 20_000
@@ -186,6 +186,8 @@ def thresholds(actor, *, rule: str | None = None, sensor_type: str | None = None
 
 LEVEL_ORDER = Case(*[When(level=v, then=Value(r)) for v, r in LEVEL_RANK.items()], default=Value(0),
                    output_field=IntegerField())
+LEVEL_ORDER_LATEST = Case(*[When(alarm_level=v, then=Value(r)) for v, r in LEVEL_RANK.items()], default=Value(0),
+                          output_field=IntegerField())
 
 
 def sensor_by_pk(actor, pk: int) -> Sensor:

@@ -370,7 +370,7 @@ def run_typhoon(*, sink, duration: timedelta = timedelta(hours=6), speed: float 
         report.steps = k
         report.readings += sum(len(b) for b in batch)
         report.seconds = clock() - t0
-        if progress is not None and (hour_mark is None or times[-1] - hour_mark >= timedelta(hours=1)
+        if progress is not None and (hour_mark is None or times[-1] - hour_mark >= timedelta(minutes=30)
                                      or k == storm.steps):
             hour_mark = times[-1]
             progress(report, times[-1])

@@ -20,6 +20,7 @@ from tianmu.core.scope import can_write_region
 from .choices import AlarmKind, AlarmStatus, Level, Rule
 from .models import SensorLatest
 from .queries import (
+    LEVEL_ORDER_LATEST,
     AlarmFilter,
     alarm_counts,
     alarm_towns,
@@ -46,7 +47,10 @@ def _tabs(request, current: str) -> dict:
 def latest_page(request):
     alarming = request.GET.get("alarming") == "1"
     try:
-        rows = list(latest_values(request.user, alarming=alarming).select_related("sensor__region__parent")[:2000])
+        qs = latest_values(request.user, alarming=alarming).select_related("sensor__region__parent")
+        if alarming:
+            qs = qs.annotate(rank=LEVEL_ORDER_LATEST).order_by("-rank", "sensor__code")
+        rows = list(qs[:2000])
     except ServiceError:
         rows = []
     return render(request, "sensing/latest.html", {"rows": rows, "alarming": alarming, **_tabs(request, "latest")})

@@ -159,7 +159,10 @@
     var mySeq = ++seq;
     var end = new Date();
     var start = new Date(end.getTime() - state.hours * HOUR);
-    var params = new URLSearchParams({resolution: state.res, start: start.toISOString(), end: end.toISOString()});
+    // Derived series look back: the sliding hour of rain, the 24-hour movement of a slope.
+    var lead = cfg.sensorType === "displacement" ? 26 : cfg.sensorType === "rainfall" ? 1 : 0;
+    var from = new Date(start.getTime() - lead * HOUR);
+    var params = new URLSearchParams({resolution: state.res, start: from.toISOString(), end: end.toISOString()});
     status(T.loading);
     chart.showLoading({text: ""});
     fetch(cfg.readingsUrl + "?" + params.toString(), {credentials: "same-origin", headers: {Accept: "application/json"}})
