@@ -1,5 +1,5 @@
 #!/bin/sh
-# All sensing benchmarks, one after the other (about 20 minutes on 2 cores). Each prints its table and writes
+# All sensing benchmarks, one after the other (about 15 minutes on 2 cores). Each prints its table and writes
 # bench/results/<UTC time>-sensing-*.json; see docs/performance.md, "Sensing ingest".
 #
 #   bench/sensing_all.sh                       # with .venv/bin/python (or $PYTHON)

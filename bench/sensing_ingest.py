@@ -9,7 +9,8 @@ One run, per database: (re)create the bench database (PostgreSQL `tianmu_bench_s
 temporary SQLite file), migrate, create the district's 480-sensor fleet, then build N = 480 × `--intervals`
 readings at 5-minute intervals (ISO 8601 with +08:00, as gateways send them) in batches of `--batch` (5,000, the
 API and MQTT maximum). Each trial starts from empty readings, hourly-aggregate, latest-value and alarm tables
-and times, in-process (a child process per database, DEBUG off):
+and times, in-process (a child process per database, DEBUG off; the PostgreSQL database is dropped at the end
+unless --keep):
 
 * raw baseline — PostgreSQL: one `COPY sensing_reading FROM STDIN` of all (sensor_id, ts, value) tuples in one
   transaction, and one COPY + commit per batch; SQLite: `executemany(INSERT …)` in one transaction, and per batch.
@@ -39,8 +40,9 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -89,7 +91,7 @@ def child(args) -> dict:
 
     from tianmu.core.models import DeadLetter, Event, User
     from tianmu.sensing.models import Alarm
-    from tianmu.sensing.services import ingest_messages, import_readings_csv
+    from tianmu.sensing.services import import_readings_csv, ingest_messages
     from tianmu.sensing.storage import ensure_partitions, store_readings
 
     fleet = seed_fleet()
@@ -230,6 +232,7 @@ def parse_args(argv=None):
     p.add_argument("--skip", action="append", default=[], choices=list(PATHS), help="leave a path out")
     p.add_argument("--profile", choices=list(PATHS), help="profile this path's timed runs with pyinstrument "
                    "(text report in the temp directory's parent, path logged; timings then include the profiler)")
+    p.add_argument("--keep", action="store_true", help="keep the PostgreSQL bench database (dropped by default)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--var-dir", help=argparse.SUPPRESS)
@@ -237,6 +240,14 @@ def parse_args(argv=None):
     if not 1 <= args.intervals <= 400 or not 1 <= args.repeat <= 10 or not 1 <= args.batch <= 5000:
         p.error("bounded: --intervals 1..400, --repeat 1..10, --batch 1..5000")
     return args
+
+
+def drop_db(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
 
 
 def main(argv=None) -> int:
@@ -273,6 +284,9 @@ def main(argv=None) -> int:
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if not args.no_postgresql and not args.keep:
+            drop_db(args.db_url)
     result["loadavg_end"] = loadavg()
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
 
@@ -287,7 +301,7 @@ def main(argv=None) -> int:
         print(f"{label}: {fmt_int(d['readings'])} readings ({d['sensors']} sensors × {d['intervals']} intervals), "
               f"{d['batches']} batches of ≤{d['batch']}; median of {args.repeat}; ratio = rate ÷ raw (1 transaction)")
         print(f"{'path':<36} {'seconds':>8} {'readings/s':>11} {'min–max':>19} {'÷ raw':>7} {'alarms':>7}")
-        for p, r in d["paths"].items():
+        for r in d["paths"].values():
             ratio = r["median_rate"] / raw if raw else float("nan")
             r["ratio_vs_raw"] = ratio
             print(f"{r['label']:<36} {r['median_s']:>8.2f} {r['median_rate']:>11,.0f} "

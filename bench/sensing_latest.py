@@ -150,6 +150,8 @@ def parse_args(argv=None):
     p.add_argument("--runs", type=int, default=50, help="timed runs of each app query (default 50)")
     p.add_argument("--naive-runs", type=int, default=3, help="timed runs of each raw-table query (default 3)")
     p.add_argument("--statement-timeout", type=int, default=300, help="seconds, for raw-table queries (default 300)")
+    p.add_argument("--gc-freeze", action="store_true", help="EXPERIMENT: gc.freeze() before timing (shows what "
+                   "the cyclic garbage collector adds to the outliers)")
     p.add_argument("--keep", action="store_true", help="keep the database (it is dropped by default)")
     p.add_argument("--reuse", action="store_true", help="measure an existing database kept by --keep")
     p.add_argument("--out", type=Path, default=None)
@@ -283,6 +285,11 @@ def main(argv=None) -> int:
                 "sensing_reading GROUP BY sensor_id) m ON m.sensor_id = r.sensor_id AND m.ts = r.ts",
         }
         queries = {}
+        if args.gc_freeze:  # EXPERIMENT: are the slow outliers the cyclic GC walking a big heap?
+            import gc
+
+            gc.collect()
+            gc.freeze()
         log(f"timing the app's latest values ({args.runs} runs each)")
         queries["app: latest_values() → model instances"] = timed(app_orm, args.runs)
         queries["app: its SQL alone"] = timed(app_sql, args.runs)
@@ -366,7 +373,7 @@ def main(argv=None) -> int:
     print()
     print("Goals (p95 of the query, in-process): " + ", ".join(f"{k} {'MET' if v else 'NOT MET'}"
                                                            for k, v in goals.items()))
-    path = save_result("sensing-latest", result, started, args.out)
+    path = save_result("sensing-latest" + ("-exp" if args.gc_freeze else ""), result, started, args.out)
     print(f"results: {path}  (wall {result['wall_s']:.0f}s)")
     return 0
 

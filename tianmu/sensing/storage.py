@@ -5,7 +5,7 @@ PostgreSQL: readings are partitioned by month on ts (`sensing_reading_yYYYYmMM`)
 temporary table and moved with ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``, so only the rows that
 were really new feed the aggregates. The insert, the hourly upsert and the latest-value upsert are one statement
 (data-modifying CTEs over the RETURNING rows): one round trip per batch instead of one per hour bucket and per
-sensor (bench/sensing_ingest.py measured the storage layer 2× faster). SQLite: the same through a temporary
+sensor (bench/sensing_ingest.py: the storage layer 2.7× faster). SQLite: the same through a temporary
 table, ``executemany`` and ``INSERT … ON CONFLICT DO NOTHING RETURNING``; the aggregates follow in Python.
 """
 
