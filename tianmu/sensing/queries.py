@@ -87,7 +87,8 @@ def latest_values(actor, *, region: str | None = None, station: str | None = Non
         qs = qs.filter(alarm_level=level)
     if alarming:
         qs = qs.exclude(alarm_level="")
-    return qs.select_related("sensor", "sensor__station", "sensor__region").order_by("sensor__code")
+    return (qs.select_related("sensor", "sensor__station", "sensor__region").defer("sensor__region__boundary")
+            .order_by("sensor__code"))
 
 
 def _span(start: datetime | None, end: datetime | None, limit: timedelta) -> tuple[datetime, datetime]:

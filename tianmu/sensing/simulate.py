@@ -265,7 +265,7 @@ class DirectSink:
         report.alarm_changes += outcome.alarm_changes
 
     def close(self) -> None:
-        pass
+        """Writing straight into the store holds no connection of its own: nothing to close."""
 
 
 def broker_reachable(url: str | None = None, timeout: float = 1.0) -> bool:
