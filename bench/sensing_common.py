@@ -82,6 +82,15 @@ def child_env(db_url: str, var_dir: Path, **extra: str) -> dict:
     return env
 
 
+def drop_db(url: str) -> None:
+    """Drop a bench database (PostgreSQL), closing any connections still open to it."""
+    import psycopg
+
+    parts = urlsplit(url)
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+
+
 def migrate(db_url: str, var_dir: Path) -> float:
     """(Re)create the database and migrate it; returns seconds."""
     t0 = time.perf_counter()

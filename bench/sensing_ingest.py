@@ -42,7 +42,6 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,6 +50,7 @@ from sensing_common import (  # noqa: E402
     BenchError,
     check_loopback,
     db_label,
+    drop_db,
     fmt_int,
     git_rev,
     loadavg,
@@ -240,14 +240,6 @@ def parse_args(argv=None):
     if not 1 <= args.intervals <= 400 or not 1 <= args.repeat <= 10 or not 1 <= args.batch <= 5000:
         p.error("bounded: --intervals 1..400, --repeat 1..10, --batch 1..5000")
     return args
-
-
-def drop_db(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
 
 
 def main(argv=None) -> int:

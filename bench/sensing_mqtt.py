@@ -50,7 +50,6 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -59,6 +58,7 @@ from sensing_common import (  # noqa: E402
     BenchError,
     check_loopback,
     child_env,
+    drop_db,
     git_rev,
     loadavg,
     log,
@@ -493,14 +493,6 @@ def parse_args(argv=None):
         p.error("bounded: --messages 1000..500000, --latency-rate 10..20000, --latency-seconds 1..120, "
                 "--drain-seconds 5..300")
     return args
-
-
-def drop_db(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
 
 
 def main(argv=None) -> int:
