@@ -3,7 +3,9 @@ and its rise, displacement, gas, wind), which thresholds apply to it, and the le
 
 Only reads: services.py turns assessments into alarm changes. Metrics are computed at the sensor's latest
 observation time t (not the wall clock), from the hourly aggregates plus the raw readings of the partial
-hours at the window edges — never by scanning a sensor's history.
+hours at the window edges — never by scanning a sensor's history. A whole batch of sensors is evaluated
+set-wise: every window of every sensor is a `Span`, and `storage.span_stats` answers them all in one query
+per table, so the cost of a batch does not grow in round trips with its number of sensors.
 
 Rainfall over D hours is the sum of readings in (t − D, t]. The effective rainfall of geological-hazard
 warnings is R = P₀ + P_a with P₀ the last 24 h and P_a = Σᵢ Kⁱ·Pᵢ over the previous days (i = 1 … n, 24 h
@@ -20,16 +22,15 @@ from django.db.models import Q
 
 from .choices import LEVELS_ASCENDING, Metric, Rule, SensorType, Soil, level_rank
 from .conf import conf
-from .models import HourlyAggregate, Reading, Sensor, SensorLatest, Threshold
-from .storage import floor_hour
+from .models import Sensor, SensorLatest, Threshold
+from .storage import Span, floor_hour, span_stats
 
 __all__ = ["RAIN_WINDOWS", "Evaluation", "Assessment", "ThresholdBook", "compute_metrics", "soil_state",
-           "assess", "assess_sensor", "level_for", "stuck_values"]
+           "assess", "assess_sensor", "level_for"]
 
 HOUR = timedelta(hours=1)
 RAIN_WINDOWS = {Metric.RAIN_1H: 1, Metric.RAIN_3H: 3, Metric.RAIN_6H: 6, Metric.RAIN_12H: 12,
                 Metric.RAIN_24H: 24}
-EDGE_CHUNK = 50
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Evaluation:
     antecedent: float | None = None
     antecedent_hour: datetime | None = None
     antecedent_changed: bool = False
+    stuck: tuple[int, bool] | None = None  # (N, the last N readings are all the same), for types that check
 
 
 @dataclass
@@ -73,120 +75,104 @@ def soil_state(antecedent: float | None) -> str:
     return Soil.NORMAL
 
 
-def _rain_metrics(sensors: list[Sensor], latest: dict[int, SensorLatest], out: dict[int, Evaluation]) -> None:
-    ids = [s.pk for s in sensors]
-    t_of = {sid: latest[sid].ts for sid in ids}
-    earliest = min(floor_hour(t) for t in t_of.values()) - 24 * HOUR
-    hourly: dict[int, dict[datetime, float]] = defaultdict(dict)
-    for sid, hour, total in HourlyAggregate.objects.filter(sensor_id__in=ids, hour__gte=earliest).values_list(
-            "sensor_id", "hour", "total"):
-        hourly[sid][floor_hour(hour)] = total
-    # Raw readings of the partial hour at the start of each window.
-    edges: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
-    for i in range(0, len(ids), EDGE_CHUNK):
-        cond = Q()
-        for sid in ids[i:i + EDGE_CHUNK]:
-            t = t_of[sid]
-            ranges = Q()
-            for hours in RAIN_WINDOWS.values():
-                start = t - hours * HOUR
-                ranges |= Q(ts__gt=start, ts__lt=floor_hour(start) + HOUR)
-            cond |= Q(sensor_id=sid) & ranges
-        for sid, ts, value in Reading.objects.filter(cond).values_list("sensor_id", "ts", "value"):
-            edges[sid].append((ts, value))
-    for sid in ids:
-        t, top = t_of[sid], floor_hour(t_of[sid])
-        ev = out[sid]
-        for metric, hours in RAIN_WINDOWS.items():
-            start = t - hours * HOUR
-            first = floor_hour(start)
-            full = sum(v for h, v in hourly[sid].items() if first < h <= top)
-            edge = sum(v for ts, v in edges[sid] if start < ts < first + HOUR)
-            ev.metrics[metric] = round(full + edge, 3)
-    _antecedent(sensors, latest, out)
+TINY = timedelta(microseconds=1)
+# Stuck detection looks at the last N readings within N × interval × this factor: a sensor with a longer gap
+# than that has too few readings in the span and is not judged stuck (nor cleared of a stuck fault).
+STUCK_LOOKBACK_FACTOR = 2
 
 
-def _antecedent(sensors: list[Sensor], latest: dict[int, SensorLatest], out: dict[int, Evaluation]) -> None:
-    """P_a for each rain gauge, cached in SensorLatest for the hour of its latest reading."""
+def _rain_metrics(sensors: list[Sensor], latest: dict[int, SensorLatest], out: dict[int, Evaluation],
+                  edges: dict[tuple[int, str], float]) -> None:
+    """Rainfall windows: the full hours from the hourly aggregates (one query for every gauge and window, with
+    the antecedent day blocks of the gauges whose cached index is stale), plus the edge readings already read."""
     k, days = conf("SENSING_API_K"), conf("SENSING_API_DAYS")
+    spans: list[Span] = []
+    uses: list[tuple[int, str, int]] = []
     misses = []
     for s in sensors:
         lt, ev = latest[s.pk], out[s.pk]
-        hour = floor_hour(lt.ts)
-        ev.antecedent_hour = hour
+        t, top = lt.ts, floor_hour(lt.ts)
+        for metric, hours in RAIN_WINDOWS.items():
+            spans.append(Span(s.pk, floor_hour(t - hours * HOUR) + HOUR, top))
+            uses.append((s.pk, metric, 0))
+        hour = ev.antecedent_hour = top
         if lt.antecedent_hour is not None and floor_hour(lt.antecedent_hour) == hour and \
                 lt.antecedent_index is not None:
             ev.antecedent = lt.antecedent_index
+            continue
+        misses.append(s.pk)
+        end = hour - 24 * HOUR  # day i is [end − 24h·i, end − 24h·(i − 1))
+        for i in range(1, days + 1):
+            spans.append(Span(s.pk, end - 24 * i * HOUR, end - 24 * (i - 1) * HOUR - TINY))
+            uses.append((s.pk, "", i))
+    blocks: dict[int, list[float]] = {sid: [0.0] * (days + 1) for sid in misses}
+    for (sid, metric, day), stats in zip(uses, span_stats(spans, "hourly"), strict=True):
+        if metric:
+            out[sid].metrics[metric] = round(stats.total + edges.get((sid, metric), 0.0), 3)
         else:
-            misses.append(s.pk)
-    if misses:
-        end_of = {sid: out[sid].antecedent_hour - 24 * HOUR for sid in misses}
-        start = min(end_of.values()) - days * 24 * HOUR
-        totals: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
-        for sid, hour, total in HourlyAggregate.objects.filter(
-                sensor_id__in=misses, hour__gte=start, hour__lt=max(end_of.values())).values_list(
-                "sensor_id", "hour", "total"):
-            totals[sid].append((floor_hour(hour), total))
-        for sid in misses:
-            end = end_of[sid]
-            blocks = [0.0] * (days + 1)
-            for hour, total in totals[sid]:
-                if hour < end:
-                    i = int((end - hour) / (24 * HOUR)) + 1  # [end − 24h, end) is day 1
-                    if 1 <= i <= days:
-                        blocks[i] += total
-            out[sid].antecedent = round(sum(k ** i * blocks[i] for i in range(1, days + 1)), 3)
-            out[sid].antecedent_changed = True
+            blocks[sid][day] = stats.total
+    for sid, totals in blocks.items():
+        out[sid].antecedent = round(sum(k ** i * totals[i] for i in range(1, days + 1)), 3)
+        out[sid].antecedent_changed = True
     for s in sensors:
         ev = out[s.pk]
         ev.soil = soil_state(ev.antecedent)
         ev.metrics[Metric.RAIN_EFFECTIVE] = round(ev.metrics[Metric.RAIN_24H] + (ev.antecedent or 0.0), 3)
 
 
-def _value_before(sensor_id: int, at: datetime, slack: timedelta) -> float | None:
-    """The newest reading at or before `at` (no older than at − slack)."""
-    row = (Reading.objects.filter(sensor_id=sensor_id, ts__lte=at, ts__gte=at - slack).order_by("-ts")
-           .values_list("value", flat=True)[:1])
-    return row[0] if row else None
+# The reading an hour (water level) or a day (displacement) before the latest, no older than the slack.
+_BEFORE = {SensorType.WATER_LEVEL: (Metric.RISE_RATE_1H, HOUR, HOUR),
+           SensorType.DISPLACEMENT: (Metric.DISPLACEMENT_RATE_24H, 24 * HOUR, 2 * HOUR)}
+_CURRENT = {SensorType.WATER_LEVEL: Metric.WATER_LEVEL, SensorType.GAS: Metric.GAS,
+            SensorType.WIND: Metric.WIND_SPEED}
 
 
 def compute_metrics(sensors: list[Sensor], latest: dict[int, SensorLatest]) -> dict[int, Evaluation]:
-    """The metrics of each sensor (that has a latest reading) at its latest observation time."""
+    """The metrics of each sensor (that has a latest reading) at its latest observation time, with its stuck
+    verdict. However many sensors, this reads history in at most three queries (raw spans, hourly spans)."""
     out: dict[int, Evaluation] = {}
-    rain = []
+    stuck_n = conf("SENSING_STUCK_READINGS")
+    rain: list[Sensor] = []
+    spans: list[Span] = []
+    uses: list[tuple[int, str, str]] = []  # per span: (sensor, "edge" | "before" | "stuck", metric)
     for s in sensors:
         lt = latest.get(s.pk)
         if lt is None:
             continue
-        ev = out[s.pk] = Evaluation(sensor_id=s.pk, at=lt.ts)
-        if s.sensor_type == SensorType.RAINFALL:
+        t = lt.ts
+        ev = out[s.pk] = Evaluation(sensor_id=s.pk, at=t)
+        kind = s.sensor_type
+        if kind == SensorType.RAINFALL:
             rain.append(s)
-        elif s.sensor_type == SensorType.WATER_LEVEL:
-            ev.metrics[Metric.WATER_LEVEL] = lt.value
-            before = _value_before(s.pk, lt.ts - HOUR, HOUR)
-            if before is not None:
-                ev.metrics[Metric.RISE_RATE_1H] = round(lt.value - before, 4)
-        elif s.sensor_type == SensorType.DISPLACEMENT:
-            before = _value_before(s.pk, lt.ts - 24 * HOUR, 2 * HOUR)
-            if before is not None:
-                ev.metrics[Metric.DISPLACEMENT_RATE_24H] = round(lt.value - before, 4)
-        elif s.sensor_type == SensorType.GAS:
-            ev.metrics[Metric.GAS] = lt.value
-        elif s.sensor_type == SensorType.WIND:
-            ev.metrics[Metric.WIND_SPEED] = lt.value
+            for metric, hours in RAIN_WINDOWS.items():  # the partial hour at the start of each window
+                start = t - hours * HOUR
+                spans.append(Span(s.pk, start + TINY, floor_hour(start) + HOUR - TINY))
+                uses.append((s.pk, "edge", metric))
+        if kind in _CURRENT:
+            ev.metrics[_CURRENT[kind]] = lt.value
+        if kind in _BEFORE:
+            metric, back, slack = _BEFORE[kind]
+            spans.append(Span(s.pk, t - back - slack, t - back, newest=1))
+            uses.append((s.pk, "before", metric))
+        n = stuck_n.get(kind)
+        if n:
+            lookback = timedelta(seconds=n * (s.interval_s or 300) * STUCK_LOOKBACK_FACTOR)
+            spans.append(Span(s.pk, t - lookback, t, newest=n))
+            uses.append((s.pk, "stuck", str(n)))
+    edges: dict[tuple[int, str], float] = {}
+    for (sid, use, metric), stats in zip(uses, span_stats(spans), strict=True):
+        ev = out[sid]
+        if use == "edge":
+            edges[(sid, metric)] = stats.total
+        elif use == "before":
+            if stats.count:
+                ev.metrics[metric] = round(latest[sid].value - stats.maximum, 4)
+        else:
+            n = int(metric)
+            ev.stuck = (n, stats.count == n and stats.minimum == stats.maximum)
     if rain:
-        _rain_metrics(rain, latest, out)
+        _rain_metrics(rain, latest, out, edges)
     return out
-
-
-def stuck_values(sensor: Sensor, at: datetime) -> tuple[int, bool] | None:
-    """(N, all the same) over the sensor's last N readings, for types where a constant value is suspicious."""
-    n = conf("SENSING_STUCK_READINGS").get(sensor.sensor_type)
-    if not n:
-        return None
-    values = list(Reading.objects.filter(sensor_id=sensor.pk, ts__lte=at).order_by("-ts")
-                  .values_list("value", flat=True)[:n])
-    return n, len(values) == n and len(set(values)) == 1
 
 
 # ---- thresholds ------------------------------------------------------------------------------------------------

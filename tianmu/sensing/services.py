@@ -31,7 +31,7 @@ from .choices import ACTIVE_STATUSES, AlarmKind, AlarmStatus, Level, Rule, level
 from .conf import conf
 from .models import Alarm, Sensor, SensorLatest, Threshold
 from .parsing import ParsedReading, Rejection, parse_item, parse_message, sanitize_text
-from .rules import Assessment, ThresholdBook, assess_sensor, compute_metrics, stuck_values
+from .rules import Assessment, ThresholdBook, assess_sensor, compute_metrics
 from .storage import store_readings
 
 __all__ = ["IngestOutcome", "ingest_messages", "submit_readings", "import_readings_csv", "evaluate_sensors",
@@ -83,7 +83,8 @@ def _reading_json(p: ParsedReading) -> str:
 def _check(parsed: list[ParsedReading], *, actor=None) -> _Checked:
     out = _Checked()
     codes = {p.sensor for p in parsed}
-    sensors = {s.code: s for s in Sensor.objects.filter(code__in=codes).select_related("station", "region")}
+    sensors = {s.code: s for s in Sensor.objects.filter(code__in=codes).select_related("station", "region")
+               .defer("region__boundary")}
     for pos, p in enumerate(parsed):
         s = sensors.get(p.sensor)
         problem = None
@@ -343,9 +344,10 @@ def _open(sensor: Sensor, *, kind: str, rule: str, metric: str, level: str, valu
 
 
 def _apply(sensor: Sensor, a: Assessment, alarm: Alarm | None, metrics: dict, at: datetime,
-           now: datetime) -> tuple[Alarm | None, bool]:
+           now: datetime, quiet: dict[int, Alarm]) -> tuple[Alarm | None, bool]:
     """One rule's assessment applied to its active alarm: open, escalate at once, hold, or de-escalate
-    (to the level still reached with the hysteresis margin) after N calm evaluations in a row."""
+    (to the level still reached with the hysteresis margin) after N calm evaluations in a row. An alarm whose
+    level does not change is only put in `quiet`, for one bulk update per batch."""
     if alarm is None:
         if a.level is None:
             return None, False
@@ -385,17 +387,23 @@ def _apply(sensor: Sensor, a: Assessment, alarm: Alarm | None, metrics: dict, at
                 changed = True
     alarm.value = metrics.get(alarm.metric, alarm.value)
     alarm.observed_at = at
-    alarm.save()
     if changed:
+        alarm.save()
         _emit("cleared", alarm)
+    else:
+        quiet[alarm.pk] = alarm  # saved with the batch's other quiet updates
     return alarm, changed
 
 
-def _fault(sensor: Sensor, rule: str, active: dict, *, value, threshold, at, now) -> bool:
+def _fault(sensor: Sensor, rule: str, active: dict, *, value, threshold, at, now,
+           quiet: dict[int, Alarm] | None = None) -> bool:
     alarm = active.get((sensor.pk, rule))
     if alarm is not None:
         alarm.value, alarm.observed_at, alarm.cleared_at = value, at, None
-        alarm.save(update_fields=["value", "observed_at", "cleared_at"])
+        if quiet is None:
+            alarm.save(update_fields=["value", "observed_at", "cleared_at"])
+        else:
+            quiet[alarm.pk] = alarm
         return False
     level = conf("SENSING_FAULT_LEVELS").get(rule, Level.BLUE)
     active[(sensor.pk, rule)] = _open(sensor, kind=AlarmKind.DEVICE_FAULT, rule=rule, metric=rule, level=level,
@@ -412,21 +420,33 @@ def _clear_fault(alarm: Alarm | None, at) -> bool:
     return True
 
 
+QUIET_FIELDS = ["value", "observed_at", "calm_evaluations", "cleared_at"]
+
+
 def _refresh_alarm_levels(sensor_ids: Iterable[int], active: dict) -> None:
+    """Each sensor's current alarm level (the highest of its active threshold alarms) on its latest value,
+    for the map: one read, then one update per level that changed."""
     levels: dict[int, str] = {sid: "" for sid in sensor_ids}
     for (sid, _rule), alarm in active.items():
         if sid in levels and alarm.kind == AlarmKind.THRESHOLD and alarm.status in ACTIVE_STATUSES:
             levels[sid] = max_level(levels[sid] or None, alarm.level) or ""
     current = dict(SensorLatest.objects.filter(pk__in=list(levels)).values_list("pk", "alarm_level"))
+    changed: dict[str, list[int]] = {}
     for sid, level in levels.items():
         if sid in current and current[sid] != level:
-            SensorLatest.objects.filter(pk=sid).update(alarm_level=level)
+            changed.setdefault(level, []).append(sid)
+    for level, sids in sorted(changed.items()):
+        SensorLatest.objects.filter(pk__in=sids).update(alarm_level=level)
 
 
 def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
                      out_of_range: list[tuple[Sensor, ParsedReading]] = ()) -> int:
     """Evaluate every rule of these sensors at their latest reading and apply the results to their alarms;
-    open out-of-range device faults. Returns the number of alarm changes (opened, level changed, cleared)."""
+    open out-of-range device faults. Returns the number of alarm changes (opened, level changed, cleared).
+
+    Set-based: the number of queries does not grow with the number of sensors (history through
+    `rules.compute_metrics`, one bulk update for antecedent indexes and one for alarms whose level holds);
+    only alarms that open or change level are written one by one, with their events."""
     now = now or timezone.now()
     evaluated = set(sensor_ids)
     ids = evaluated | {s.pk for s, _p in out_of_range}
@@ -435,31 +455,38 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
     if not transaction.get_connection().in_atomic_block:
         with transaction.atomic():
             return evaluate_sensors(evaluated, now=now, out_of_range=out_of_range)
-    sensors = list(Sensor.objects.filter(pk__in=evaluated).select_related("station", "region"))
+    sensors = list(Sensor.objects.filter(pk__in=evaluated).select_related("station", "region")
+                   .defer("region__boundary"))
     latest = SensorLatest.objects.in_bulk([s.pk for s in sensors])
     evaluations = compute_metrics(sensors, latest)
     book = ThresholdBook(sensors)
     active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
-        sensor_id__in=ids, status__in=ACTIVE_STATUSES).select_related("sensor", "station", "region")}
+        sensor_id__in=ids, status__in=ACTIVE_STATUSES).select_related("sensor", "station", "region")
+        .defer("region__boundary")}
+    rules_of: dict[int, set[str]] = {}
+    for (sid, rule), a in active.items():
+        if a.kind == AlarmKind.THRESHOLD:
+            rules_of.setdefault(sid, set()).add(rule)
     changes = 0
+    quiet: dict[int, Alarm] = {}
+    antecedents: list[SensorLatest] = []
     for s in sensors:
         ev = evaluations.get(s.pk)
         if ev is None:
             continue
         if ev.antecedent_changed:
-            SensorLatest.objects.filter(pk=s.pk).update(antecedent_index=ev.antecedent,
-                                                        antecedent_hour=ev.antecedent_hour)
-        mine = {rule for (sid, rule), a in active.items() if sid == s.pk and a.kind == AlarmKind.THRESHOLD}
-        for a in assess_sensor(s, ev, book, mine):
-            alarm, changed = _apply(s, a, active.get((s.pk, a.rule)), ev.metrics, ev.at, now)
+            lt = latest[s.pk]
+            lt.antecedent_index, lt.antecedent_hour = ev.antecedent, ev.antecedent_hour
+            antecedents.append(lt)
+        for a in assess_sensor(s, ev, book, rules_of.get(s.pk, frozenset())):
+            alarm, changed = _apply(s, a, active.get((s.pk, a.rule)), ev.metrics, ev.at, now, quiet)
             if alarm is not None:
                 active[(s.pk, a.rule)] = alarm
             changes += changed
-        stuck = stuck_values(s, ev.at)
-        if stuck is not None:
-            n, same = stuck
+        if ev.stuck is not None:
+            n, same = ev.stuck
             if same:
-                changes += _fault(s, Rule.STUCK, active, value=n, threshold=n, at=ev.at, now=now)
+                changes += _fault(s, Rule.STUCK, active, value=n, threshold=n, at=ev.at, now=now, quiet=quiet)
             else:
                 changes += _clear_fault(active.get((s.pk, Rule.STUCK)), ev.at)
         changes += _clear_fault(active.get((s.pk, Rule.NO_DATA)), ev.at)
@@ -467,6 +494,10 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
     for s, p in out_of_range:
         bound = s.valid_max if s.valid_max is not None and p.value > s.valid_max else s.valid_min
         changes += _fault(s, Rule.OUT_OF_RANGE, active, value=p.value, threshold=bound, at=p.ts, now=now)
+    if antecedents:
+        SensorLatest.objects.bulk_update(antecedents, ["antecedent_index", "antecedent_hour"], batch_size=1000)
+    if quiet:
+        Alarm.objects.bulk_update(list(quiet.values()), QUIET_FIELDS, batch_size=1000)
     _refresh_alarm_levels(ids, active)
     return changes
 

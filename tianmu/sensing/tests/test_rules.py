@@ -212,3 +212,48 @@ def test_disabled_station_threshold_switches_a_default_off(world, net, t0):
     send(net["rain_b"], (t0, 120.0))
     assert active(net["rain_b"], "rainstorm").metric != "rain_3h"  # 12 h / 6 h rows still apply
     assert Threshold.objects.filter(station__isnull=False).count() == 1
+
+
+def test_displacement_rate_is_the_change_since_a_day_before(world, t0):
+    admin = world["users"]["admin"]
+    gnss = make_sensor(admin, make_station(admin, world["village_a"], "ST-GNSS", "displacement"), "GNSS-1",
+                       "displacement", valid_min=-1000, valid_max=1000, interval_s=3600)
+    # Hourly positions: 25 h ago (outside the 2 h slack of "a day before"), 24.5 h ago, then now.
+    send(gnss, (t0 - 25 * H - 30 * M, 10.0), (t0 - 24 * H - 30 * M, 12.0), (t0 - 2 * H, 30.0), (t0, 42.0))
+    ev = metrics_of(gnss)
+    assert ev.metrics[Metric.DISPLACEMENT_RATE_24H] == pytest.approx(30.0)  # 42 − 12, the newest in the slack
+    lonely = make_sensor(admin, gnss.station, "GNSS-2", "displacement", valid_min=-1000, valid_max=1000)
+    send(lonely, (t0, 5.0))
+    assert Metric.DISPLACEMENT_RATE_24H not in metrics_of(lonely).metrics  # nothing a day before: no rate
+
+
+def test_evaluation_does_not_query_per_sensor(world, t0, settings):
+    """A batch of 24 sensors costs the same number of queries as a batch of 6: history is read set-wise."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tianmu.sensing.services import evaluate_sensors
+
+    settings.SENSING_STUCK_READINGS = {"water_level": 4}
+    admin = world["users"]["admin"]
+    kinds = [("rain", "rainfall", 0, 200), ("water_level", "water_level", -5, 50),
+             ("displacement", "displacement", -1000, 1000), ("gas", "gas", 0, 100)]
+    fleets = {}
+    for size in (6, 24):
+        fleet = []
+        for i in range(size):
+            station_type, sensor_type, lo, hi = kinds[i % len(kinds)]
+            station = make_station(admin, world["village_a"], f"ST-Q{size}-{i}", station_type)
+            fleet.append(make_sensor(admin, station, f"Q{size}-{i}", sensor_type, valid_min=lo, valid_max=hi))
+        for k in range(30):  # 2.5 h of history, including an alarming rain gauge and gas detector
+            ingest_messages([("tianmu/v1/gw/batch", json.dumps({"readings": [
+                {"sensor": s.code, "ts": (t0 + k * 5 * M).isoformat(), "value": 45.0 if s.sensor_type in (
+                    "rainfall", "gas") and k > 25 else 1.0 + (k % 3) * 0.1} for s in fleet]}).encode())])
+        fleets[size] = fleet
+    counts = {}
+    for size, fleet in fleets.items():
+        with CaptureQueriesContext(connection) as ctx:
+            evaluate_sensors({s.pk for s in fleet})
+        counts[size] = len(ctx.captured_queries)
+    assert Alarm.objects.filter(sensor__in=fleets[24], status__in=ACTIVE_STATUSES).count() >= 12
+    assert counts[24] == counts[6] > 5, counts
