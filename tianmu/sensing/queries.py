@@ -87,8 +87,16 @@ def latest_values(actor, *, region: str | None = None, station: str | None = Non
         qs = qs.filter(alarm_level=level)
     if alarming:
         qs = qs.exclude(alarm_level="")
-    return (qs.select_related("sensor", "sensor__station", "sensor__region").defer("sensor__region__boundary")
-            .order_by("sensor__code"))
+    # Only the columns the API and the page show: sensors and stations carry wide descriptive columns.
+    return (qs.select_related("sensor", "sensor__station", "sensor__region", "sensor__region__parent")
+            .only(*LATEST_COLUMNS).order_by("sensor__code"))
+
+
+LATEST_COLUMNS = ("ts", "value", "received_at", "alarm_level", "sensor__code", "sensor__name", "sensor__sensor_type",
+                  "sensor__unit", "sensor__lon", "sensor__lat", "sensor__station", "sensor__region",
+                  "sensor__station__code", "sensor__station__name", "sensor__station__station_type",
+                  "sensor__region__code", "sensor__region__name", "sensor__region__level", "sensor__region__parent",
+                  "sensor__region__parent__name", "sensor__region__parent__code")
 
 
 def _span(start: datetime | None, end: datetime | None, limit: timedelta) -> tuple[datetime, datetime]:

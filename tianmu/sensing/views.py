@@ -47,7 +47,7 @@ def _tabs(request, current: str) -> dict:
 def latest_page(request):
     alarming = request.GET.get("alarming") == "1"
     try:
-        qs = latest_values(request.user, alarming=alarming).select_related("sensor__region__parent")
+        qs = latest_values(request.user, alarming=alarming)
         if alarming:
             qs = qs.annotate(rank=LEVEL_ORDER_LATEST).order_by("-rank", "sensor__code")
         rows = list(qs[:2000])
