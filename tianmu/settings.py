@@ -255,6 +255,7 @@ SENSING_MQTT_SHARE_GROUP = os.environ.get("TIANMU_MQTT_SHARE_GROUP", "")  # e.g.
 SENSING_BATCH_MAX_READINGS = int(os.environ.get("TIANMU_INGEST_BATCH", "500"))
 SENSING_BATCH_MAX_WAIT_MS = int(os.environ.get("TIANMU_INGEST_WAIT_MS", "200"))
 SENSING_MAX_FUTURE_SECONDS = 600  # readings stamped further ahead than this (device clock) are refused
+SENSING_DAY_START_HOUR = 8  # daily aggregates run 08:00–08:00 local time, the hydrological day [U]
 SENSING_API_K = float(os.environ.get("TIANMU_API_K", "0.85"))  # antecedent rainfall decay K, 0.85–0.95 [U]
 SENSING_API_DAYS = 15  # days summed into the antecedent precipitation index
 SENSING_SOIL_DRY_BELOW = 15.0  # P_a (mm) below which soil counts as dry [U]

@@ -22,6 +22,8 @@ from .queries import (
     AlarmFilter,
     alarms,
     dead_letters,
+    daily,
+    day_start,
     hourly,
     latest_values,
     parse_time,
@@ -230,7 +232,8 @@ def latest(request, region: str | None = None, station: str | None = None, stati
 
 @router.get("/sensors/{code}/readings", response=ReadingsOut,
             summary="Readings of one sensor in [start, end] (ISO 8601; default the last 24 h): "
-                    "resolution=raw → [ts, value]; hourly → [hour, count, sum, min, max, avg]")
+                    "resolution=raw → [ts, value]; hourly → [hour, count, sum, min, max, avg]; daily → the same "
+                    "per observation day (08:00–08:00 local by default, named by its start)")
 def sensor_readings(request, code: str, start: str | None = None, end: str | None = None, resolution: str = "raw"):
     sensor = sensor_for(request.auth, code)
     t0, t1 = parse_time("start", start), parse_time("end", end)
@@ -239,8 +242,11 @@ def sensor_readings(request, code: str, start: str | None = None, end: str | Non
     elif resolution == "hourly":
         points = [[_local(h.hour), h.readings, h.total, h.minimum, h.maximum, round(h.average, 4)]
                   for h in hourly(sensor, t0, t1)]
+    elif resolution == "daily":
+        points = [[_local(day_start(d.day)), d.readings, d.total, d.minimum, d.maximum, round(d.average, 4)]
+                  for d in daily(sensor, t0, t1)]
     else:
-        raise ServiceError({"resolution": [_("应为 raw(原始数据)或 hourly(小时统计)")]})
+        raise ServiceError({"resolution": [_("应为 raw(原始数据)、hourly(小时统计)或 daily(日统计)")]})
     return {"sensor": sensor.code, "unit": sensor.unit, "resolution": resolution, "start": _local(t0),
             "end": _local(t1), "points": points}
 

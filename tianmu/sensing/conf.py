@@ -22,6 +22,8 @@ DEFAULTS = {
     "SENSING_MAX_BATCH_READINGS": 5000,
     # A reading more than this far in the future (device clock) is refused.
     "SENSING_MAX_FUTURE_SECONDS": 600,
+    # Daily aggregates: the observation day starts at this local hour (hydrological day 08:00–08:00) [U].
+    "SENSING_DAY_START_HOUR": 8,
     # Antecedent precipitation index P_a,t+1 = K·(P_a,t + P_t), K typically 0.85–0.95 [U].
     "SENSING_API_K": 0.85,
     "SENSING_API_DAYS": 15,

@@ -4,7 +4,7 @@ and thresholds. Every read is limited to the actor's region through tianmu.core.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -28,16 +28,18 @@ from .choices import (
     SensorType,
     StationType,
 )
-from .models import Alarm, HourlyAggregate, Reading, Sensor, SensorLatest, Threshold
+from .models import Alarm, DailyAggregate, HourlyAggregate, Reading, Sensor, SensorLatest, Threshold
+from .storage import day_of
 
 __all__ = ["visible_sensors", "latest_values", "sensor_for", "readings", "hourly", "AlarmFilter", "alarms",
            "dead_letters", "thresholds", "parse_time", "MAX_RAW_POINTS", "MAX_RAW_SPAN", "MAX_HOURLY_SPAN",
-           "sensor_by_pk", "order_alarms", "LEVEL_ORDER", "LEVEL_ORDER_LATEST", "alarm_counts", "alarm_towns", "chart_thresholds", "CHART_RULES",
+           "MAX_DAILY_SPAN", "daily", "day_start", "sensor_by_pk", "order_alarms", "LEVEL_ORDER", "LEVEL_ORDER_LATEST", "alarm_counts", "alarm_towns", "chart_thresholds", "CHART_RULES",
            "map_sensor_rows", "map_alarm_rows", "can_see_dead_letters"]
 
 MAX_RAW_POINTS = 20_000
 MAX_RAW_SPAN = timedelta(days=31)
 MAX_HOURLY_SPAN = timedelta(days=366)
+MAX_DAILY_SPAN = timedelta(days=3660)
 
 
 def _choice(name: str, value: str | None, choices) -> str | None:
@@ -121,6 +123,22 @@ def hourly(sensor: Sensor, start: datetime | None, end: datetime | None) -> list
     start, end = _span(start, end, MAX_HOURLY_SPAN)
     start = start.replace(minute=0, second=0, microsecond=0)
     return list(HourlyAggregate.objects.filter(sensor_id=sensor.pk, hour__gte=start, hour__lte=end).order_by("hour"))
+
+
+def daily(sensor: Sensor, start: datetime | None, end: datetime | None) -> list[DailyAggregate]:
+    """Daily aggregates of the observation days (SENSING_DAY_START_HOUR to the same hour the next day) that
+    overlap [start, end], oldest first."""
+    start, end = _span(start, end, MAX_DAILY_SPAN)
+    return list(DailyAggregate.objects.filter(sensor_id=sensor.pk, day__gte=day_of(start), day__lte=day_of(end))
+                .order_by("day"))
+
+
+def day_start(day) -> datetime:
+    """When an observation day begins (aware, in the local zone)."""
+    from .conf import conf
+
+    tz = timezone.get_default_timezone()
+    return datetime.combine(day, time(int(conf("SENSING_DAY_START_HOUR"))), tzinfo=tz)
 
 
 @dataclass

@@ -1,10 +1,10 @@
-"""Writing readings: batched, idempotent on (sensor, ts), with the hourly aggregates and the latest value of
-each sensor maintained in the same transaction.
+"""Writing readings: batched, idempotent on (sensor, ts), with the hourly and daily aggregates and the latest
+value of each sensor maintained in the same transaction.
 
 PostgreSQL: readings are partitioned by month on ts (`sensing_reading_yYYYYmMM`); a batch is COPY'd into a
 temporary table and moved with ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``, so only the rows that
-were really new feed the aggregates. The insert, the hourly upsert and the latest-value upsert are one statement
-(data-modifying CTEs over the RETURNING rows): one round trip per batch instead of one per hour bucket and per
+were really new feed the aggregates. The insert, the hourly and daily upserts and the latest-value upsert are
+one statement (data-modifying CTEs over the RETURNING rows): one round trip per batch instead of one per hour bucket and per
 sensor (bench/sensing_ingest.py: the storage layer 2.7× faster). SQLite: the same through a temporary
 table, ``executemany`` and ``INSERT … ON CONFLICT DO NOTHING RETURNING``; the aggregates follow in Python.
 """
@@ -13,16 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 __all__ = ["store_readings", "ensure_partitions", "partition_name", "create_readings_table",
-           "drop_readings_table", "floor_hour", "month_start", "StoredReading", "Span", "SpanStats", "span_stats"]
+           "drop_readings_table", "floor_hour", "day_of", "month_start", "StoredReading", "Span", "SpanStats", "span_stats"]
 
 READINGS = "sensing_reading"
 HOURLY = "sensing_hourly"
+DAILY = "sensing_daily"
 LATEST = "sensing_sensorlatest"
 INCOMING = "sensing_incoming"
 
@@ -34,6 +37,18 @@ _known_partitions: set[tuple[str, int, int]] = set()
 
 def floor_hour(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _day_start_hour() -> int:
+    from .conf import conf
+
+    return int(conf("SENSING_DAY_START_HOUR"))
+
+
+def day_of(ts: datetime) -> date:
+    """The observation day a reading belongs to: local days starting at SENSING_DAY_START_HOUR (08:00 by
+    default), named by the date they start on."""
+    return (timezone.localtime(ts, ZoneInfo(settings.TIME_ZONE)) - timedelta(hours=_day_start_hour())).date()
 
 
 def month_start(year: int, month: int) -> datetime:
@@ -86,6 +101,25 @@ def create_readings_table(apps, schema_editor) -> None:
         schema_editor.create_model(apps.get_model("sensing", "Reading"))
 
 
+def backfill_daily(apps, schema_editor) -> None:
+    """Daily aggregates of readings stored before the daily table existed (used by its migration)."""
+    vendor = schema_editor.connection.vendor
+    hours = _day_start_hour()
+    if vendor == "postgresql":
+        day = "((ts AT TIME ZONE %s) - %s::int * interval '1 hour')::date"
+        params = [settings.TIME_ZONE, hours]
+    elif vendor == "sqlite":  # the zone's offset now: exact for zones without daylight saving (Asia/Shanghai)
+        offset = ZoneInfo(settings.TIME_ZONE).utcoffset(datetime.now()).total_seconds() / 3600 - hours
+        day = "date(ts, %s)"
+        params = [f"{offset:+.2f} hours"]
+    else:
+        return
+    with schema_editor.connection.cursor() as cur:
+        cur.execute(f"INSERT INTO {DAILY} (sensor_id, day, readings, total, minimum, maximum) "
+                    f"SELECT sensor_id, {day}, count(*), sum(value), min(value), max(value) FROM {READINGS} "
+                    "GROUP BY 1, 2", params)
+
+
 def drop_readings_table(apps, schema_editor) -> None:
     schema_editor.execute(f"DROP TABLE {READINGS}")
 
@@ -134,8 +168,8 @@ def _ts_adapter():
     return connection.ops.adapt_datetimefield_value
 
 
-# PostgreSQL: store the incoming rows that are new, and fold exactly those into the hourly aggregates and the
-# latest values, in one statement. Hours are UTC; rows are grouped and ordered by key, so concurrent workers
+# PostgreSQL: store the incoming rows that are new, and fold exactly those into the hourly and daily aggregates
+# and the latest values, in one statement. Hours are UTC; rows are grouped and ordered by key, so concurrent workers
 # take row locks in the same order. It answers with the positions of the rows that were already stored (usually
 # none), so the new rows need not travel back and be parsed again.
 _PG_STORE = f"""
@@ -152,6 +186,14 @@ WITH new AS (
     ON CONFLICT (sensor_id, hour) DO UPDATE SET
         readings = {HOURLY}.readings + excluded.readings, total = {HOURLY}.total + excluded.total,
         minimum = LEAST({HOURLY}.minimum, excluded.minimum), maximum = GREATEST({HOURLY}.maximum, excluded.maximum)
+), daily AS (
+    INSERT INTO {DAILY} (sensor_id, day, readings, total, minimum, maximum)
+    SELECT sensor_id, ((ts AT TIME ZONE %s) - %s::int * interval '1 hour')::date, count(*), sum(value),
+           min(value), max(value)
+    FROM new GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (sensor_id, day) DO UPDATE SET
+        readings = {DAILY}.readings + excluded.readings, total = {DAILY}.total + excluded.total,
+        minimum = LEAST({DAILY}.minimum, excluded.minimum), maximum = GREATEST({DAILY}.maximum, excluded.maximum)
 ), latest AS (
     INSERT INTO {LATEST} (sensor_id, ts, value, received_at, alarm_level)
     SELECT DISTINCT ON (sensor_id) sensor_id, ts, value, %s, '' FROM new ORDER BY sensor_id, ts DESC
@@ -173,7 +215,7 @@ def _store_postgresql(rows: list[StoredReading], received_at: datetime) -> list[
             copy.set_types(["int4", "int8", "timestamptz", "float8"])
             for n, row in enumerate(rows):
                 copy.write_row((n, *row))
-        cur.execute(_PG_STORE, [received_at])
+        cur.execute(_PG_STORE, [settings.TIME_ZONE, _day_start_hour(), received_at])
         stored = {n for (n,) in cur.fetchall()}
     return [row for n, row in enumerate(rows) if n not in stored] if stored else rows
 
@@ -199,10 +241,11 @@ def _insert_new(rows: list[StoredReading]) -> list[StoredReading]:
         return new
 
 
-def _upsert_hourly(rows: list[StoredReading]) -> None:
-    buckets: dict[tuple[int, datetime], list[float]] = {}
+def _upsert_buckets(rows: list[StoredReading], table: str, column: str, bucket, adapt) -> None:
+    """Fold new rows into an aggregate table keyed by (sensor, bucket(ts)) (SQLite and others)."""
+    buckets: dict[tuple[int, object], list[float]] = {}
     for sid, ts, value in rows:
-        key = (sid, floor_hour(ts))
+        key = (sid, bucket(ts))
         agg = buckets.get(key)
         if agg is None:
             buckets[key] = [1, value, value, value]
@@ -214,15 +257,19 @@ def _upsert_hourly(rows: list[StoredReading]) -> None:
     if not buckets:
         return
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
-    sql = (f"INSERT INTO {HOURLY} (sensor_id, hour, readings, total, minimum, maximum) "
-           "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (sensor_id, hour) DO UPDATE SET "
-           f"readings = {HOURLY}.readings + excluded.readings, total = {HOURLY}.total + excluded.total, "
-           f"minimum = {least}({HOURLY}.minimum, excluded.minimum), "
-           f"maximum = {greatest}({HOURLY}.maximum, excluded.maximum)")
-    adapt = _ts_adapter()
-    params = [(sid, adapt(hour), n, total, lo, hi) for (sid, hour), (n, total, lo, hi) in sorted(buckets.items())]
+    sql = (f"INSERT INTO {table} (sensor_id, {column}, readings, total, minimum, maximum) "
+           f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (sensor_id, {column}) DO UPDATE SET "
+           f"readings = {table}.readings + excluded.readings, total = {table}.total + excluded.total, "
+           f"minimum = {least}({table}.minimum, excluded.minimum), "
+           f"maximum = {greatest}({table}.maximum, excluded.maximum)")
+    params = [(sid, adapt(key), n, total, lo, hi) for (sid, key), (n, total, lo, hi) in sorted(buckets.items())]
     with connection.cursor() as cur:
         cur.executemany(sql, params)
+
+
+def _upsert_aggregates(rows: list[StoredReading]) -> None:
+    _upsert_buckets(rows, HOURLY, "hour", floor_hour, _ts_adapter())
+    _upsert_buckets(rows, DAILY, "day", day_of, connection.ops.adapt_datefield_value)
 
 
 def _upsert_latest(rows: list[StoredReading], received_at: datetime) -> None:
@@ -247,8 +294,8 @@ def _upsert_latest(rows: list[StoredReading], received_at: datetime) -> None:
 def store_readings(rows: Iterable[StoredReading], *, received_at: datetime | None = None) -> list[StoredReading]:
     """Store (sensor_id, ts, value) rows; a reading already stored for (sensor, ts) is left as it was.
 
-    Must run inside a transaction. Returns the rows that were new, after updating the hourly aggregates and
-    the latest values with exactly those.
+    Must run inside a transaction. Returns the rows that were new, after updating the hourly and daily
+    aggregates and the latest values with exactly those.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("store_readings() must run inside a transaction")
@@ -264,7 +311,7 @@ def store_readings(rows: Iterable[StoredReading], *, received_at: datetime | Non
         ensure_partitions(ts for _sid, ts, _v in batch)
         return _store_postgresql(batch, received_at)
     new = [(sid, ts.astimezone(UTC), value) for sid, ts, value in _insert_new(batch)]
-    _upsert_hourly(new)
+    _upsert_aggregates(new)
     _upsert_latest(new, received_at)
     return new
 

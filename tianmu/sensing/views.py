@@ -159,7 +159,8 @@ def sensor_page(request, pk: int):
         "thresholds": chart_thresholds(sensor),
         "labels": {"raw": _("原始数据"), "hourly": _("小时统计"), "value": _("数值"), "rain_1h": _("滑动1小时雨量"),
                    "hourly_total": _("小时雨量"), "hourly_max": _("小时最高"), "hourly_avg": _("小时平均"),
-                   "disp_24h": _("24小时位移量"), "no_data": _("该时段没有数据"), "load_failed": _("加载失败,请重试"),
+                   "daily": _("日统计"), "daily_total": _("日雨量"), "daily_max": _("日最高"),
+                   "daily_avg": _("日平均"), "disp_24h": _("24小时位移量"), "no_data": _("该时段没有数据"), "load_failed": _("加载失败,请重试"),
                    "loading": _("加载中…")},
     }
     return render(request, "sensing/sensor.html", {

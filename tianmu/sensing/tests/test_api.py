@@ -50,7 +50,7 @@ def test_latest_values_are_scoped(world, net, t0, storm, client):
     assert client.get(f"{API}/latest", {"level": "purple"}).status_code == 422
 
 
-def test_sensor_readings_raw_and_hourly(world, net, t0, storm, client):
+def test_sensor_readings_raw_hourly_and_daily(world, net, t0, storm, client):
     login(client, world["users"]["town_staff"])
     params = {"start": (t0 - M).isoformat(), "end": (t0 + 2 * 60 * M).isoformat()}
     r = client.get(f"{API}/sensors/RG-A/readings", params)
@@ -59,7 +59,10 @@ def test_sensor_readings_raw_and_hourly(world, net, t0, storm, client):
     hours = r.json()["points"]
     assert sum(h[1] for h in hours) == 7 and sum(h[2] for h in hours) == 70.0
     assert client.get(f"{API}/sensors/RG-B/readings", params).status_code == 404  # another town's sensor
-    assert client.get(f"{API}/sensors/RG-A/readings", {"resolution": "daily"}).status_code == 422
+    days = client.get(f"{API}/sensors/RG-A/readings", {**params, "resolution": "daily"}).json()["points"]
+    assert sum(d[1] for d in days) == 7 and sum(d[2] for d in days) == 70.0
+    assert all(d[0].endswith("T08:00:00+08:00") for d in days)  # observation days start at 08:00 Beijing time
+    assert client.get(f"{API}/sensors/RG-A/readings", {"resolution": "weekly"}).status_code == 422
     assert client.get(f"{API}/sensors/RG-A/readings", {"start": "yesterday"}).status_code == 422
 
 

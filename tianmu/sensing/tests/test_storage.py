@@ -3,13 +3,17 @@ kept exactly in step with what was really new."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection, transaction
 
-from tianmu.sensing.models import HourlyAggregate, Reading, SensorLatest
-from tianmu.sensing.storage import floor_hour, partition_name, store_readings
+from tianmu.sensing.models import DailyAggregate, HourlyAggregate, Reading, SensorLatest
+from tianmu.sensing.storage import backfill_daily, day_of, floor_hour, partition_name, store_readings
 
 M = timedelta(minutes=1)
 
@@ -67,3 +71,30 @@ def test_postgresql_partitions_by_month(net, t0):
         cur.execute("SELECT tableoid::regclass::text FROM sensing_reading WHERE ts = %s", [old])
         (holder,) = cur.fetchone()
     assert partition_name(old.year, old.month) in names and holder == partition_name(old.year, old.month)
+
+
+def test_daily_aggregates_follow_the_08_00_beijing_day(net, t0):
+    """Daily totals run 08:00–08:00 Beijing time (00:00 UTC), match a brute-force sum, count each reading once,
+    and the migration's backfill from raw readings gives the same rows."""
+    assert day_of(datetime(2026, 7, 1, 23, 59, tzinfo=UTC)) == date(2026, 7, 1)  # 07:59 on 2 July in Beijing
+    assert day_of(datetime(2026, 7, 2, 0, 0, tzinfo=UTC)) == date(2026, 7, 2)  # 08:00 on 2 July: a new day
+    rng = random.Random(3)
+    sid = net["rain_a"].pk
+    rows = [(sid, t0 - timedelta(hours=50) + i * 7 * M, round(rng.random() * 4, 1)) for i in range(700)]
+    rng.shuffle(rows)
+    for i in range(0, len(rows), 150):
+        store(rows[i:i + 150])
+    store(rows[:200])  # redelivered
+    expected = defaultdict(list)
+    for _sid, ts, value in rows:
+        expected[(ts.astimezone(ZoneInfo("Asia/Shanghai")) - timedelta(hours=8)).date()].append(value)
+
+    def stored():
+        return {d.day: (d.readings, round(d.total, 6), d.minimum, d.maximum)
+                for d in DailyAggregate.objects.filter(sensor_id=sid)}
+
+    assert stored() == {day: (len(v), round(sum(v), 6), min(v), max(v)) for day, v in expected.items()}
+    before = stored()
+    DailyAggregate.objects.all().delete()
+    backfill_daily(None, SimpleNamespace(connection=connection))
+    assert stored() == before

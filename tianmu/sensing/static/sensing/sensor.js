@@ -1,4 +1,4 @@
-/* One sensor's chart (ECharts): readings from /api/v1/sensing/sensors/{code}/readings, raw or hourly, over a
+/* One sensor's chart (ECharts): readings from /api/v1/sensing/sensors/{code}/readings, raw, hourly or daily, over a
  * chosen range, with the thresholds of the sensor's rule drawn as lines (markLine). Rain is compared as the
  * sliding 1-hour sum (raw) or the hourly total; displacement as the movement over 24 hours. No inline script:
  * the configuration comes from the json_script block "sensor-config". */
@@ -111,20 +111,26 @@
           markLine: ml});
       }
     } else {
-      // hourly rows: [hour, count, sum, min, max, avg]
+      // hourly and daily rows: [hour or day start, count, sum, min, max, avg]
+      var daily = state.res === "daily";
+      if (daily && type === "rainfall") {
+        ml = null;  // the thresholds are 1–24 h windows: a line across daily totals would mislead
+      }
+      var L = {total: daily ? T.daily_total : T.hourly_total, max: daily ? T.daily_max : T.hourly_max,
+        avg: daily ? T.daily_avg : T.hourly_avg};
       if (type === "rainfall") {
-        s.push({name: T.hourly_total, type: "bar", data: points.map(function (r) { return [r[0], Math.round(r[2] * 10) / 10]; }),
+        s.push({name: L.total, type: "bar", data: points.map(function (r) { return [r[0], Math.round(r[2] * 10) / 10]; }),
           itemStyle: {color: "#4a8fd6"}, barMaxWidth: 14, markLine: ml});
       } else if (type === "displacement") {
         var avg = points.map(function (r) { return [r[0], r[5]]; });
         axes.push({type: "value", name: T.disp_24h, position: "right", splitLine: {show: false}});
-        s.push({name: T.hourly_avg, type: "line", data: avg, showSymbol: false, itemStyle: {color: "#0d3b66"}});
+        s.push({name: L.avg, type: "line", data: avg, showSymbol: false, itemStyle: {color: "#0d3b66"}});
         s.push({name: T.disp_24h, type: "line", yAxisIndex: 1, data: change24h(avg), showSymbol: false,
           itemStyle: {color: "#8e24aa"}, markLine: ml});
       } else {
-        s.push({name: T.hourly_max, type: "line", data: points.map(function (r) { return [r[0], r[4]]; }), showSymbol: false,
+        s.push({name: L.max, type: "line", data: points.map(function (r) { return [r[0], r[4]]; }), showSymbol: false,
           itemStyle: {color: "#0d3b66"}, markLine: ml});
-        s.push({name: T.hourly_avg, type: "line", data: points.map(function (r) { return [r[0], r[5]]; }), showSymbol: false,
+        s.push({name: L.avg, type: "line", data: points.map(function (r) { return [r[0], r[5]]; }), showSymbol: false,
           itemStyle: {color: "#7fb3e6"}, lineStyle: {type: "dotted"}});
       }
     }
@@ -198,8 +204,13 @@
       });
       if (btn.hasAttribute("data-hours")) {
         state.hours = Number(btn.getAttribute("data-hours"));
-        if (state.hours > 24 * 31 && state.res === "raw") {
-          state.res = "hourly";
+        // Keep the number of points drawable: hourly beyond a month, daily beyond 90 days.
+        var res = state.hours > 24 * 90 ? "daily" : state.hours > 24 * 31 && state.res === "raw" ? "hourly" : state.res;
+        if (res !== state.res) {
+          state.res = res;
+          document.querySelectorAll(".chart-bar button[data-res]").forEach(function (b) {
+            b.classList.toggle("on", b.getAttribute("data-res") === res);
+          });
         }
       } else {
         state.res = btn.getAttribute("data-res");
