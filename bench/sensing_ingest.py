@@ -197,7 +197,7 @@ def child(args) -> dict:
             if profiler is not None:
                 profiler.stop()
                 prof_path = Path(args.var_dir).parent / f"sensing-ingest-{vendor}-{p}-rep{rep}.txt"
-                prof_path.write_text(profiler.output_text(unicode=True, show_all=False))
+                prof_path.write_text(profiler.output_text(unicode=True, show_all=args.profile_all))
                 log(f"  profile written to {prof_path}")
             with connection.cursor() as cur:
                 cur.execute("SELECT count(*) FROM sensing_reading")
@@ -232,6 +232,7 @@ def parse_args(argv=None):
     p.add_argument("--skip", action="append", default=[], choices=list(PATHS), help="leave a path out")
     p.add_argument("--profile", choices=list(PATHS), help="profile this path's timed runs with pyinstrument "
                    "(text report in the temp directory's parent, path logged; timings then include the profiler)")
+    p.add_argument("--profile-all", action="store_true", help="with --profile: show library frames too")
     p.add_argument("--keep", action="store_true", help="keep the PostgreSQL bench database (dropped by default)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -271,7 +272,7 @@ def main(argv=None) -> int:
                 for s in args.skip:
                     child_args += ["--skip", s]
                 if args.profile:
-                    child_args += ["--profile", args.profile]
+                    child_args += ["--profile", args.profile] + (["--profile-all"] if args.profile_all else [])
                 result["databases"][db_label(url)] = run_child(Path(__file__), child_args, timeout=1800)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)

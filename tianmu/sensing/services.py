@@ -32,7 +32,7 @@ from .conf import conf
 from .models import Alarm, Sensor, SensorLatest, Threshold
 from .parsing import ParsedReading, Rejection, parse_item, parse_message, sanitize_text
 from .rules import Assessment, ThresholdBook, assess_sensor, compute_metrics
-from .storage import store_readings
+from .storage import save_antecedents, store_readings
 
 __all__ = ["IngestOutcome", "ingest_messages", "submit_readings", "import_readings_csv", "evaluate_sensors",
            "check_no_data", "acknowledge_alarm", "close_alarm", "set_threshold", "can_submit_readings",
@@ -74,17 +74,28 @@ class _Checked:
     accepted: list[tuple[Sensor, ParsedReading]] = field(default_factory=list)
     rejected: list[tuple[int, Rejection]] = field(default_factory=list)  # (position in input, rejection)
     out_of_range: list[tuple[Sensor, ParsedReading]] = field(default_factory=list)
+    sensors: dict[int, Sensor] = field(default_factory=dict)  # every known sensor of the batch, by id
 
 
 def _reading_json(p: ParsedReading) -> str:
     return json.dumps({"sensor": p.sensor, "ts": p.ts.isoformat(), "value": p.value}, ensure_ascii=False)
 
 
+# What checking and rule evaluation read of a sensor, its station and region (not the descriptive columns).
+SENSOR_COLUMNS = ("code", "name", "sensor_type", "unit", "valid_min", "valid_max", "interval_s", "retired",
+                  "station", "region", "station__code", "station__name", "station__warning_level_m",
+                  "station__guaranteed_level_m", "region__code", "region__name", "region__level", "region__parent")
+
+
+def _sensors():
+    return Sensor.objects.select_related("station", "region").only(*SENSOR_COLUMNS)
+
+
 def _check(parsed: list[ParsedReading], *, actor=None) -> _Checked:
     out = _Checked()
     codes = {p.sensor for p in parsed}
-    sensors = {s.code: s for s in Sensor.objects.filter(code__in=codes).select_related("station", "region")
-               .defer("region__boundary")}
+    sensors = {s.code: s for s in _sensors().filter(code__in=codes)}
+    out.sensors = {s.pk: s for s in sensors.values()}
     for pos, p in enumerate(parsed):
         s = sensors.get(p.sensor)
         problem = None
@@ -130,11 +141,12 @@ def _store(accepted: list[tuple[Sensor, ParsedReading]], received_at: datetime) 
     return new
 
 
-def _evaluate_guarded(sensor_ids: set[int], now: datetime, faults: list[tuple[Sensor, ParsedReading]]) -> int:
+def _evaluate_guarded(sensor_ids: set[int], now: datetime, faults: list[tuple[Sensor, ParsedReading]],
+                      sensors: dict[int, Sensor] | None = None) -> int:
     """Evaluate rules in a savepoint: a bug in a rule is logged as a dead letter, never blocks storage."""
     try:
         with transaction.atomic():
-            return evaluate_sensors(sensor_ids, now=now, out_of_range=faults)
+            return evaluate_sensors(sensor_ids, now=now, out_of_range=faults, sensors=sensors)
     except Exception as exc:  # noqa: BLE001 - readings must still be stored and acknowledged
         logger.exception("rule evaluation failed for sensors %s", sorted(sensor_ids)[:20])
         DeadLetter.objects.create(source="rules", key=f"sensors:{len(sensor_ids)}",
@@ -183,7 +195,7 @@ def ingest_messages(messages: Iterable[tuple], *, prefix: str | None = None,
         DeadLetter.objects.bulk_create(kept, batch_size=500)
         touched = {sid for sid, _ts, _v in new}
         if touched or checked.out_of_range:
-            outcome.alarm_changes = _evaluate_guarded(touched, now, checked.out_of_range)
+            outcome.alarm_changes = _evaluate_guarded(touched, now, checked.out_of_range, checked.sensors)
     outcome.readings = len(checked.accepted)
     outcome.stored = len(new)
     outcome.duplicates = len(checked.accepted) - len(new)
@@ -212,7 +224,7 @@ def submit_readings(actor, items, *, now: datetime | None = None) -> dict:
         new = _store(checked.accepted, now)
         touched = {sid for sid, _ts, _v in new}
         if touched or checked.out_of_range:
-            _evaluate_guarded(touched, now, checked.out_of_range)
+            _evaluate_guarded(touched, now, checked.out_of_range, checked.sensors)
     out = []
     for r in sorted(errors, key=lambda r: r.index or 0):
         text = bilingual(r.message)
@@ -440,13 +452,15 @@ def _refresh_alarm_levels(sensor_ids: Iterable[int], active: dict) -> None:
 
 
 def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
-                     out_of_range: list[tuple[Sensor, ParsedReading]] = ()) -> int:
+                     out_of_range: list[tuple[Sensor, ParsedReading]] = (),
+                     sensors: dict[int, Sensor] | None = None) -> int:
     """Evaluate every rule of these sensors at their latest reading and apply the results to their alarms;
     open out-of-range device faults. Returns the number of alarm changes (opened, level changed, cleared).
 
     Set-based: the number of queries does not grow with the number of sensors (history through
     `rules.compute_metrics`, one bulk update for antecedent indexes and one for alarms whose level holds);
-    only alarms that open or change level are written one by one, with their events."""
+    only alarms that open or change level are written one by one, with their events. `sensors` may hold the
+    sensors already read in this transaction (by ingest's checks), to save reading them again."""
     now = now or timezone.now()
     evaluated = set(sensor_ids)
     ids = evaluated | {s.pk for s, _p in out_of_range}
@@ -454,9 +468,12 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         return 0
     if not transaction.get_connection().in_atomic_block:
         with transaction.atomic():
-            return evaluate_sensors(evaluated, now=now, out_of_range=out_of_range)
-    sensors = list(Sensor.objects.filter(pk__in=evaluated).select_related("station", "region")
-                   .defer("region__boundary"))
+            return evaluate_sensors(evaluated, now=now, out_of_range=out_of_range, sensors=sensors)
+    known = sensors or {}
+    missing = [sid for sid in evaluated if sid not in known]
+    sensors = [known[sid] for sid in evaluated if sid in known]
+    if missing:
+        sensors += list(_sensors().filter(pk__in=missing))
     latest = SensorLatest.objects.in_bulk([s.pk for s in sensors])
     evaluations = compute_metrics(sensors, latest)
     book = ThresholdBook(sensors)
@@ -495,7 +512,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         bound = s.valid_max if s.valid_max is not None and p.value > s.valid_max else s.valid_min
         changes += _fault(s, Rule.OUT_OF_RANGE, active, value=p.value, threshold=bound, at=p.ts, now=now)
     if antecedents:
-        SensorLatest.objects.bulk_update(antecedents, ["antecedent_index", "antecedent_hour"], batch_size=1000)
+        save_antecedents([(lt.pk, lt.antecedent_index, lt.antecedent_hour) for lt in antecedents])
     if quiet:
         Alarm.objects.bulk_update(list(quiet.values()), QUIET_FIELDS, batch_size=1000)
     _refresh_alarm_levels(ids, active)

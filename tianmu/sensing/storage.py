@@ -21,7 +21,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 __all__ = ["store_readings", "ensure_partitions", "partition_name", "create_readings_table",
-           "drop_readings_table", "floor_hour", "day_of", "month_start", "StoredReading", "Span", "SpanStats", "span_stats"]
+           "drop_readings_table", "floor_hour", "day_of", "month_start", "StoredReading", "Span", "SpanStats", "span_stats",
+           "save_antecedents"]
 
 READINGS = "sensing_reading"
 HOURLY = "sensing_hourly"
@@ -396,3 +397,20 @@ def span_stats(spans: list[Span], source: str = "readings") -> list[SpanStats]:
     for k, count, total, lo, hi in results:
         out[k] = SpanStats(count, float(total or 0.0), lo, hi)
     return out
+
+
+def save_antecedents(rows: list[tuple[int, float, datetime]]) -> None:
+    """Cache (sensor_id, antecedent index, hour) on the sensors' latest-value rows in one statement
+    (PostgreSQL) or one executemany (SQLite): Django's bulk_update builds a CASE per row in Python."""
+    if not rows:
+        return
+    rows = sorted(rows)
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(f"UPDATE {LATEST} l SET antecedent_index = v.a, antecedent_hour = v.h FROM unnest("
+                        "%s::bigint[], %s::float8[], %s::timestamptz[]) AS v(sid, a, h) WHERE l.sensor_id = v.sid",
+                        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]])
+        else:
+            adapt = _ts_adapter()
+            cur.executemany(f"UPDATE {LATEST} SET antecedent_index = %s, antecedent_hour = %s WHERE sensor_id = %s",
+                            [(a, adapt(h.astimezone(UTC)), sid) for sid, a, h in rows])
