@@ -16,6 +16,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -23,16 +24,16 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 __all__ = ["ParsedReading", "Rejection", "parse_message", "parse_item", "parse_ts", "parse_value", "ParseError",
-           "EARLIEST_TS", "sanitize_text"]
+           "EARLIEST_TS", "sanitize_text", "latest_allowed"]
 
 EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TEXT_FIELD = 64
 MAX_CODE_LENGTH = 40
 
 
-@dataclass(frozen=True)
-class ParsedReading:
-    """A well-formed reading, not yet checked against the sensor registry."""
+class ParsedReading(NamedTuple):
+    """A well-formed reading, not yet checked against the sensor registry (a named tuple: batches hold
+    thousands, and a frozen dataclass costs several times more to create)."""
 
     sensor: str
     ts: datetime
@@ -85,18 +86,29 @@ def _local_tz():
     return ZoneInfo(settings.TIME_ZONE)
 
 
-def parse_ts(raw, now: datetime | None = None) -> datetime:
-    """An observation time as an aware UTC datetime; raises ParseError."""
+def latest_allowed(now: datetime) -> datetime:
+    """The latest acceptable observation time for a message received at `now` (device clocks run ahead)."""
+    from .conf import conf
+
+    return now + timedelta(seconds=conf("SENSING_MAX_FUTURE_SECONDS"))
+
+
+def _looks_iso(text: str) -> bool:
+    return "T" in text or ":" in text or text.count("-") >= 2 or " " in text
+
+
+def parse_ts(raw, now: datetime | None = None, *, latest: datetime | None = None) -> datetime:
+    """An observation time as an aware UTC datetime; raises ParseError. `latest` is the latest acceptable
+    time, if the caller already computed it from `now` (parse_message does, once per message)."""
     now = now or datetime.now(UTC)
+    latest = latest or latest_allowed(now)
     if isinstance(raw, bool) or raw is None:
         raise ParseError("bad_ts", _("时间格式错误:应为 ISO 8601 时间或 Unix 秒"), "ts")
     if isinstance(raw, str):
         text = raw.strip()
         if not text or len(text) > MAX_TEXT_FIELD:
             raise ParseError("bad_ts", _("时间格式错误:应为 ISO 8601 时间或 Unix 秒"), "ts")
-        try:
-            raw = float(text)
-        except ValueError:
+        if _looks_iso(text):
             try:
                 ts = datetime.fromisoformat(text)
             except ValueError as exc:
@@ -107,7 +119,11 @@ def parse_ts(raw, now: datetime | None = None) -> datetime:
                 ts = ts.astimezone(UTC)
             except (OverflowError, ValueError) as exc:
                 raise ParseError("bad_ts", _("时间超出有效范围"), "ts") from exc
-            return _check_ts_window(ts, now)
+            return _check_ts_window(ts, latest)
+        try:
+            raw = float(text)
+        except ValueError as exc:
+            raise ParseError("bad_ts", _("时间格式错误:应为 ISO 8601 时间或 Unix 秒"), "ts") from exc
     if isinstance(raw, (int, float)):
         try:
             seconds = float(raw)
@@ -121,16 +137,14 @@ def parse_ts(raw, now: datetime | None = None) -> datetime:
             ts = datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise ParseError("bad_ts", _("时间超出有效范围"), "ts") from exc
-        return _check_ts_window(ts, now)
+        return _check_ts_window(ts, latest)
     raise ParseError("bad_ts", _("时间格式错误:应为 ISO 8601 时间或 Unix 秒"), "ts")
 
 
-def _check_ts_window(ts: datetime, now: datetime) -> datetime:
-    from .conf import conf
-
+def _check_ts_window(ts: datetime, latest: datetime) -> datetime:
     if ts < EARLIEST_TS:
         raise ParseError("ts_too_old", _("时间早于 2000 年,可能是设备时钟未校准"), "ts")
-    if ts > now + timedelta(seconds=conf("SENSING_MAX_FUTURE_SECONDS")):
+    if ts > latest:
         raise ParseError("ts_in_future", _("时间晚于当前时间,可能是设备时钟错误"), "ts")
     return ts
 
@@ -167,7 +181,7 @@ def _parse_code(raw, field: str) -> str:
 
 
 def parse_item(obj, *, default_sensor: str | None = None, station: str | None = None, index: int | None = None,
-               now: datetime | None = None) -> ParsedReading | Rejection:
+               now: datetime | None = None, latest: datetime | None = None) -> ParsedReading | Rejection:
     """One reading object {"sensor"?, "ts", "value"} → ParsedReading, or a Rejection."""
     if not isinstance(obj, dict):
         return Rejection("bad_reading", _("每条读数应为 JSON 对象"), index, None, _json_text(obj))
@@ -184,7 +198,7 @@ def parse_item(obj, *, default_sensor: str | None = None, station: str | None = 
             raise ParseError("missing_field", _("缺少字段 ts(观测时间)"), "ts")
         if "value" not in obj:
             raise ParseError("missing_field", _("缺少字段 value(数值)"), "value")
-        ts = parse_ts(obj["ts"], now)
+        ts = parse_ts(obj["ts"], now, latest=latest)
         value = parse_value(obj["value"])
     except ParseError as exc:
         return Rejection(exc.code, exc.message, index, exc.field, _json_text(obj))
@@ -228,10 +242,11 @@ def _parse_message(topic, payload, *, prefix, now, max_bytes, max_readings):
     if not isinstance(doc, dict):
         return [], [Rejection("bad_payload", _("消息应为 JSON 对象"), payload=whole)]
     now = now or datetime.now(UTC)
+    latest = latest_allowed(now)
     if len(parts) == 3:
         station, sensor = parts[0], parts[1]
         if "readings" not in doc:
-            item = parse_item(doc, default_sensor=sensor, station=station, now=now)
+            item = parse_item(doc, default_sensor=sensor, station=station, now=now, latest=latest)
             return ([item], []) if isinstance(item, ParsedReading) else ([], [item])
         items, default = doc["readings"], sensor
     else:
@@ -246,7 +261,7 @@ def _parse_message(topic, payload, *, prefix, now, max_bytes, max_readings):
         return [], [Rejection("too_large", _("一条消息中的读数过多"), field="readings", payload=whole)]
     readings, rejections = [], []
     for i, obj in enumerate(items):
-        item = parse_item(obj, default_sensor=default, station=station, index=i, now=now)
+        item = parse_item(obj, default_sensor=default, station=station, index=i, now=now, latest=latest)
         (readings if isinstance(item, ParsedReading) else rejections).append(item)
     if not items:
         rejections.append(Rejection("bad_payload", _("readings 列表为空"), field="readings", payload=whole))

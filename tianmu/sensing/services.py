@@ -30,7 +30,7 @@ from tianmu.core.scope import check_write, write_prefix
 from .choices import ACTIVE_STATUSES, AlarmKind, AlarmStatus, Level, Rule, level_rank, max_level
 from .conf import conf
 from .models import Alarm, Sensor, SensorLatest, Threshold
-from .parsing import ParsedReading, Rejection, parse_item, parse_message, sanitize_text
+from .parsing import ParsedReading, Rejection, latest_allowed, parse_item, parse_message, sanitize_text
 from .rules import Assessment, ThresholdBook, assess_sensor, compute_metrics
 from .storage import save_antecedents, store_readings
 
@@ -211,9 +211,10 @@ def submit_readings(actor, items, *, now: datetime | None = None) -> dict:
     if len(items) > MAX_HTTP_READINGS:
         raise ServiceError({"readings": [_("一次最多提交 5000 条读数")]})
     now = now or timezone.now()
+    latest = latest_allowed(now)
     parsed, errors = [], []
     for i, obj in enumerate(items):
-        item = parse_item(obj, index=i, now=now)
+        item = parse_item(obj, index=i, now=now, latest=latest)
         if isinstance(item, Rejection):
             errors.append(item)
         else:
@@ -290,6 +291,7 @@ def import_readings_csv(actor, fileobj, *, dry_run: bool = True, now: datetime |
     if report.errors:
         return report
     parsed: list[ParsedReading] = []
+    latest = latest_allowed(now)
     rownum_of: list[int] = []
     seen: dict[tuple[str, datetime], int] = {}
     try:
@@ -301,7 +303,7 @@ def import_readings_csv(actor, fileobj, *, dry_run: bool = True, now: datetime |
                 break
             report.rows += 1
             obj = {name: (values[idx] if idx < len(values) else "") for name, idx in columns.items()}
-            item = parse_item(obj, now=now)
+            item = parse_item(obj, now=now, latest=latest)
             if isinstance(item, Rejection):
                 report.add(rownum, _letter(columns.get(item.field, 0)) if item.field in columns else None,
                            item.field, item.message)
