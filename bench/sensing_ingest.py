@@ -158,7 +158,7 @@ def child(args) -> dict:
         import tianmu.sensing.services as services
 
         real = services._evaluate_guarded
-        services._evaluate_guarded = lambda sensor_ids, now, faults: 0
+        services._evaluate_guarded = lambda *args, **kwargs: 0
         try:
             mqtt()
         finally:

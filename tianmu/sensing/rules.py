@@ -23,7 +23,7 @@ from django.db.models import Q
 from .choices import LEVELS_ASCENDING, Metric, Rule, SensorType, Soil, level_rank
 from .conf import conf
 from .models import Sensor, SensorLatest, Threshold
-from .storage import Span, floor_hour, span_stats
+from .storage import Span, floor_hour, span_stats, trailing_sums
 
 __all__ = ["RAIN_WINDOWS", "Evaluation", "Assessment", "ThresholdBook", "compute_metrics", "soil_state",
            "assess", "assess_sensor", "level_for"]
@@ -83,39 +83,41 @@ STUCK_LOOKBACK_FACTOR = 2
 
 def _rain_metrics(sensors: list[Sensor], latest: dict[int, SensorLatest], out: dict[int, Evaluation],
                   edges: dict[tuple[int, str], float]) -> None:
-    """Rainfall windows: the full hours from the hourly aggregates (one query for every gauge and window, with
-    the antecedent day blocks of the gauges whose cached index is stale), plus the edge readings already read."""
+    """Rainfall windows: the full hours from the hourly aggregates, plus the edge readings already read. One
+    range of hourly totals per gauge answers all its windows, and also the antecedent day blocks when its
+    cached index is stale (a new hour): every window and block is a difference of trailing sums."""
     k, days = conf("SENSING_API_K"), conf("SENSING_API_DAYS")
-    spans: list[Span] = []
-    uses: list[tuple[int, str, int]] = []
-    misses = []
+    windows = list(RAIN_WINDOWS.items())
+    spans = []
+    stale = []
     for s in sensors:
         lt, ev = latest[s.pk], out[s.pk]
         t, top = lt.ts, floor_hour(lt.ts)
-        for metric, hours in RAIN_WINDOWS.items():
-            spans.append(Span(s.pk, floor_hour(t - hours * HOUR) + HOUR, top))
-            uses.append((s.pk, metric, 0))
-        hour = ev.antecedent_hour = top
-        if lt.antecedent_hour is not None and floor_hour(lt.antecedent_hour) == hour and \
-                lt.antecedent_index is not None:
+        # Window D holds the full hours (floor(t − D), top]: hours from floor(t − D) + 1 h.
+        cuts = [floor_hour(t - hours * HOUR) + HOUR for _m, hours in windows]
+        lo = min(cuts)
+        ev.antecedent_hour = top
+        fresh = (lt.antecedent_hour is not None and floor_hour(lt.antecedent_hour) == top
+                 and lt.antecedent_index is not None)
+        if fresh:
             ev.antecedent = lt.antecedent_index
-            continue
-        misses.append(s.pk)
-        end = hour - 24 * HOUR  # day i is [end − 24h·i, end − 24h·(i − 1))
-        for i in range(1, days + 1):
-            spans.append(Span(s.pk, end - 24 * i * HOUR, end - 24 * (i - 1) * HOUR - TINY))
-            uses.append((s.pk, "", i))
-    blocks: dict[int, list[float]] = {sid: [0.0] * (days + 1) for sid in misses}
-    for (sid, metric, day), stats in zip(uses, span_stats(spans, "hourly"), strict=True):
-        if metric:
-            out[sid].metrics[metric] = round(stats.total + edges.get((sid, metric), 0.0), 3)
         else:
-            blocks[sid][day] = stats.total
-    for sid, totals in blocks.items():
-        out[sid].antecedent = round(sum(k ** i * totals[i] for i in range(1, days + 1)), 3)
-        out[sid].antecedent_changed = True
-    for s in sensors:
+            # Day i (1 … n) is [end − 24h·i, end − 24h·(i − 1)) with end = top − 24 h.
+            end = top - 24 * HOUR
+            cuts += [end - 24 * i * HOUR for i in range(0, days + 1)]
+            lo = min(lo, end - 24 * days * HOUR)
+        stale.append(not fresh)
+        spans.append((s.pk, lo, top, cuts))
+    n = len(windows)
+    for s, is_stale, sums in zip(sensors, stale, trailing_sums(spans, "hourly"), strict=True):
         ev = out[s.pk]
+        for (metric, _hours), total in zip(windows, sums[:n], strict=True):
+            ev.metrics[metric] = round(total + edges.get((s.pk, metric), 0.0), 3)
+        if is_stale:
+            at = sums[n:]  # at[i] = Σ over [end − 24h·i, top]
+            blocks = [at[i] - at[i - 1] for i in range(1, days + 1)]
+            ev.antecedent = round(sum(k ** i * blocks[i - 1] for i in range(1, days + 1)), 3)
+            ev.antecedent_changed = True
         ev.soil = soil_state(ev.antecedent)
         ev.metrics[Metric.RAIN_EFFECTIVE] = round(ev.metrics[Metric.RAIN_24H] + (ev.antecedent or 0.0), 3)
 
