@@ -257,3 +257,20 @@ def test_evaluation_does_not_query_per_sensor(world, t0, settings):
         counts[size] = len(ctx.captured_queries)
     assert Alarm.objects.filter(sensor__in=fleets[24], status__in=ACTIVE_STATUSES).count() >= 12
     assert counts[24] == counts[6] > 5, counts
+
+
+def test_ingest_sees_registry_edits_between_batches(world, net, t0):
+    """Ingest keeps sensors between batches (services.SensorDirectory); an edit of a station or a new sensor
+    is seen by the very next batch."""
+    from tianmu.core.registry.kinds import get_kind
+    from tianmu.core.registry.services import update_record
+
+    admin = world["users"]["admin"]
+    wl = net["level_a"]
+    send(wl, (t0, 3.5))
+    assert active(wl, "water_level").level == "yellow"  # above the 3.0 m warning level, below 4.0 guaranteed
+    update_record(admin, get_kind("stations"), net["stations"]["level_a"], {"guaranteed_level_m": 3.4})
+    send(wl, (t0 + 5 * M, 3.5))
+    assert active(wl, "water_level").level == "red"  # the new guaranteed level applies at once
+    late = make_sensor(admin, net["stations"]["level_a"], "WL-A2", "water_level", valid_min=-5, valid_max=50)
+    assert send(late, (t0, 1.0)).stored == 1
