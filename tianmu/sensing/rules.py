@@ -15,6 +15,7 @@ blocks aligned to the hour), the textbook antecedent precipitation index P_a,t+1
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -185,12 +186,17 @@ Key = tuple[str, str, str]  # (rule, metric, soil)
 class ThresholdBook:
     """The thresholds that apply to a set of sensors: type defaults, overlaid by station overrides."""
 
-    def __init__(self, sensors: list[Sensor]):
+    def __init__(self, sensors: list[Sensor], thresholds: Iterable[Threshold] | None = None):
+        """`thresholds`: every threshold row, if the caller holds them already (ingest's directory does);
+        otherwise those of these sensors' types and stations are read."""
         types = {s.sensor_type for s in sensors}
         stations = {s.station_id for s in sensors if s.station_id}
         self.defaults: dict[str, dict[Key, Threshold]] = defaultdict(dict)
         self.overrides: dict[tuple[int, str], dict[Key, Threshold]] = defaultdict(dict)
-        for t in Threshold.objects.filter(sensor_type__in=types).filter(Q(station=None) | Q(station_id__in=stations)):
+        if thresholds is None:
+            thresholds = Threshold.objects.filter(sensor_type__in=types).filter(
+                Q(station=None) | Q(station_id__in=stations))
+        for t in thresholds:
             key = (t.rule, t.metric, t.soil)
             if t.station_id is None:
                 self.defaults[t.sensor_type][key] = t

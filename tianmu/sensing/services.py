@@ -92,30 +92,40 @@ def _sensors():
 
 
 class SensorDirectory:
-    """The sensors ingest checks and evaluates, by code: kept between batches and reloaded whenever the sensor
-    or station registry changed, which one aggregate query per batch detects (row count, newest update and
-    highest id of each table; every registry edit goes through save(), which stamps updated_at). Building the
+    """The sensors ingest checks and evaluates, by code, and the alarm thresholds: kept between batches and
+    reloaded whenever the sensors, stations or thresholds changed, which one aggregate query per batch detects
+    (row count, newest update and highest id of each table; every edit goes through save(), which stamps
+    updated_at). Building the
     model instances of every sensor for every batch took a quarter of the MQTT worker's time.
 
     The instances are shared and must only be read. A region renamed without any sensor or station change is
     seen at the next such change or restart (regions are only used for their id and code here)."""
 
-    VERSION_SQL = ("SELECT (SELECT count(*) FROM sensing_sensor), (SELECT max(updated_at) FROM sensing_sensor), "
-                   "(SELECT max(id) FROM sensing_sensor), (SELECT count(*) FROM sensing_station), "
-                   "(SELECT max(updated_at) FROM sensing_station), (SELECT max(id) FROM sensing_station)")
+    VERSION_SQL = " UNION ALL ".join(
+        f"SELECT count(*), max(updated_at), max(id) FROM {table}"
+        for table in ("sensing_sensor", "sensing_station", "sensing_threshold"))
 
     def __init__(self):
-        self._state: tuple[tuple, dict[str, Sensor]] | None = None
+        self._state: tuple[tuple, dict[str, Sensor], list[Threshold]] | None = None
 
-    def by_code(self, codes: Iterable[str]) -> dict[str, Sensor]:
+    def _current(self) -> tuple[tuple, dict[str, Sensor], list[Threshold]]:
         with transaction.get_connection().cursor() as cur:
             cur.execute(self.VERSION_SQL)
-            key = (transaction.get_connection().settings_dict["NAME"], *cur.fetchone())
+            key = (transaction.get_connection().settings_dict["NAME"], *cur.fetchall())
         state = self._state
         if state is None or state[0] != key:
-            state = self._state = (key, {s.code: s for s in _sensors()})
-        known = state[1]
+            state = self._state = (key, {s.code: s for s in _sensors()}, list(Threshold.objects.all()))
+        return state
+
+    def by_code(self, codes: Iterable[str]) -> dict[str, Sensor]:
+        """The known sensors among these codes (the directory is checked for changes first)."""
+        known = self._current()[1]
         return {code: known[code] for code in codes if code in known}
+
+    def thresholds(self) -> list[Threshold]:
+        """Every threshold row, as of the last check (ingest calls by_code first in the same transaction)."""
+        state = self._state
+        return state[2] if state is not None else self._current()[2]
 
 
 directory = SensorDirectory()
@@ -466,14 +476,20 @@ def _clear_fault(alarm: Alarm | None, at) -> bool:
 QUIET_FIELDS = ["value", "observed_at", "calm_evaluations", "cleared_at"]
 
 
-def _refresh_alarm_levels(sensor_ids: Iterable[int], active: dict) -> None:
+def _refresh_alarm_levels(sensor_ids: Iterable[int], active: dict,
+                          latest: dict[int, SensorLatest] | None = None) -> None:
     """Each sensor's current alarm level (the highest of its active threshold alarms) on its latest value,
-    for the map: one read, then one update per level that changed."""
+    for the map: the current values (from `latest` when the caller read them in this transaction), then one
+    update per level that changed."""
     levels: dict[int, str] = {sid: "" for sid in sensor_ids}
     for (sid, _rule), alarm in active.items():
         if sid in levels and alarm.kind == AlarmKind.THRESHOLD and alarm.status in ACTIVE_STATUSES:
             levels[sid] = max_level(levels[sid] or None, alarm.level) or ""
-    current = dict(SensorLatest.objects.filter(pk__in=list(levels)).values_list("pk", "alarm_level"))
+    latest = latest or {}
+    current = {sid: latest[sid].alarm_level for sid in levels if sid in latest}
+    unread = [sid for sid in levels if sid not in latest]
+    if unread:
+        current.update(SensorLatest.objects.filter(pk__in=unread).values_list("pk", "alarm_level"))
     changed: dict[str, list[int]] = {}
     for sid, level in levels.items():
         if sid in current and current[sid] != level:
@@ -507,7 +523,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         sensors += list(_sensors().filter(pk__in=missing))
     latest = SensorLatest.objects.in_bulk([s.pk for s in sensors])
     evaluations = compute_metrics(sensors, latest)
-    book = ThresholdBook(sensors)
+    book = ThresholdBook(sensors, directory.thresholds() if known else None)
     active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
         sensor_id__in=ids, status__in=ACTIVE_STATUSES).select_related("sensor", "station", "region")
         .defer("region__boundary")}
@@ -546,7 +562,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         save_antecedents([(lt.pk, lt.antecedent_index, lt.antecedent_hour) for lt in antecedents])
     if quiet:
         Alarm.objects.bulk_update(list(quiet.values()), QUIET_FIELDS, batch_size=1000)
-    _refresh_alarm_levels(ids, active)
+    _refresh_alarm_levels(ids, active, latest)
     return changes
 
 

@@ -363,16 +363,19 @@ def span_stats(spans: list[Span], source: str = "readings") -> list[SpanStats]:
     if not spans:
         return []
     table, ts_col, value_col = _SOURCES[source]
-    limited = any(s.newest is not None for s in spans)
-    if limited:
-        rows = (f"SELECT w.k, r.{value_col} AS v, w.n, "
-                f"row_number() OVER (PARTITION BY w.k ORDER BY r.{ts_col} DESC) AS rn "
-                f"FROM w JOIN {table} r ON r.sensor_id = w.sid AND r.{ts_col} >= w.lo AND r.{ts_col} <= w.hi")
-        body = f"SELECT k, count(*), sum(v), min(v), max(v) FROM ({rows}) q WHERE rn <= n GROUP BY k"
-    else:
-        body = (f"SELECT w.k, count(*), sum(r.{value_col}), min(r.{value_col}), max(r.{value_col}) "
-                f"FROM w JOIN {table} r ON r.sensor_id = w.sid AND r.{ts_col} >= w.lo AND r.{ts_col} <= w.hi "
-                "GROUP BY w.k")
+    match = f"r.sensor_id = w.sid AND r.{ts_col} >= w.lo AND r.{ts_col} <= w.hi"
+    parts = [f"SELECT w.k, count(*), sum(r.{value_col}), min(r.{value_col}), max(r.{value_col}) "
+             f"FROM w JOIN {table} r ON {match} WHERE w.n = {_NO_LIMIT} GROUP BY w.k"]
+    if any(s.newest is not None for s in spans):
+        if connection.vendor == "postgresql":  # read exactly the newest n rows of each span, backwards on the key
+            parts.append(f"SELECT w.k, count(*), sum(x.v), min(x.v), max(x.v) FROM w CROSS JOIN LATERAL ("
+                         f"SELECT r.{value_col} AS v FROM {table} r WHERE {match} ORDER BY r.{ts_col} DESC "
+                         f"LIMIT w.n) x WHERE w.n < {_NO_LIMIT} GROUP BY w.k")
+        else:
+            ranked = (f"SELECT w.k, r.{value_col} AS v, w.n, row_number() OVER (PARTITION BY w.k ORDER BY "
+                      f"r.{ts_col} DESC) AS rn FROM w JOIN {table} r ON {match} WHERE w.n < {_NO_LIMIT}")
+            parts.append(f"SELECT k, count(*), sum(v), min(v), max(v) FROM ({ranked}) q WHERE rn <= n GROUP BY k")
+    body = " UNION ALL ".join(parts)
     out = [EMPTY_SPAN] * len(spans)
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
