@@ -10,9 +10,9 @@ Set-up: a fresh PostgreSQL bench database (`tianmu_bench_sensing_mqtt` at 127.0.
 
 * `shared` — the local Mosquitto at 127.0.0.1:1883 as it is configured (max_inflight_messages 20,
   max_queued_messages 1000: the defaults);
-* `tuned` — a private `mosquitto` the bench starts on a free loopback port with `max_inflight_messages 1000`
-  (docs/sensing.md's advice for large networks) and a queue large enough that nothing is dropped, so the
-  worker's own capacity shows.
+* `tuned` — a private `mosquitto` the bench starts on a free loopback port with the `max_*` settings of
+  deploy/mosquitto/tianmu.conf (the broker configuration the project ships: `max_inflight_messages 1000`,
+  `max_queued_messages 200000`), so the worker's own capacity shows.
 
 The worker is the real `python -m tianmu.cli ingest` subprocess (production settings, DEBUG off, default
 batching: 500 readings / 200 ms), with its own topic prefix and client id, so nothing reaches other sessions'
@@ -73,6 +73,7 @@ from sensing_common import (  # noqa: E402
 
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/tianmu_bench_sensing_mqtt"
 SHARED = ("127.0.0.1", 1883)
+TUNED_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "tianmu.conf"
 THROUGHPUT_GOAL = 5000.0
 P99_GOAL_S = 1.0
 TRIGGER_VALUE = 60.0  # gas %LEL: red
@@ -185,8 +186,9 @@ class PrivateBroker:
             raise BenchError("mosquitto is not installed (Debian package `mosquitto`)")
         self.port = free_port()
         conf = work / "mosquitto-bench.conf"
+        tuning = [line for line in TUNED_CONF.read_text().splitlines() if line.startswith("max_")]
         conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                        "max_inflight_messages 1000\nmax_queued_messages 1000000\n")
+                        + "\n".join(tuning) + "\n")
         self._log = open(work / "mosquitto-bench.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
