@@ -161,48 +161,49 @@ class Reading(models.Model):
         return f"{self.sensor_id}@{self.ts.isoformat()}={self.value}"
 
 
-class HourlyAggregate(models.Model):
-    """Sum, minimum, maximum and count of one sensor's readings in one UTC hour, kept up to date by ingest."""
+class Aggregate(models.Model):
+    """Count, sum, minimum and maximum of one sensor's readings in one time bucket, kept up to date by ingest
+    (storage.py) from exactly the readings that were new."""
 
-    pk = models.CompositePrimaryKey("sensor_id", "hour")
-    sensor = models.ForeignKey(Sensor, on_delete=models.DO_NOTHING, related_name="+", db_index=False)
-    hour = models.DateTimeField(_("小时(起)"))
     readings = models.PositiveIntegerField(_("读数个数"))
     total = models.FloatField(_("合计"))
     minimum = models.FloatField(_("最小值"))
     maximum = models.FloatField(_("最大值"))
+
+    class Meta:
+        abstract = True
+
+    @property
+    def average(self) -> float:
+        return self.total / self.readings if self.readings else 0.0
+
+
+class HourlyAggregate(Aggregate):
+    """One sensor's readings in one UTC hour."""
+
+    pk = models.CompositePrimaryKey("sensor_id", "hour")
+    sensor = models.ForeignKey(Sensor, on_delete=models.DO_NOTHING, related_name="+", db_index=False)
+    hour = models.DateTimeField(_("小时(起)"))
 
     class Meta:
         db_table = "sensing_hourly"
         verbose_name = _("小时统计")
         verbose_name_plural = _("小时统计")
 
-    @property
-    def average(self) -> float:
-        return self.total / self.readings if self.readings else 0.0
 
-
-class DailyAggregate(models.Model):
-    """Sum, minimum, maximum and count of one sensor's readings in one observation day, kept up to date by
-    ingest. The day runs from SENSING_DAY_START_HOUR local time (08:00 Beijing time by default, the
-    hydrological day of daily rainfall) to the same hour the next day, and is named by the date it starts on."""
+class DailyAggregate(Aggregate):
+    """One sensor's readings in one observation day. The day runs from SENSING_DAY_START_HOUR local time
+    (08:00 Beijing time by default, the hydrological day of daily rainfall) to the same hour the next day, and
+    is named by the date it starts on."""
 
     pk = models.CompositePrimaryKey("sensor_id", "day")
     sensor = models.ForeignKey(Sensor, on_delete=models.DO_NOTHING, related_name="+", db_index=False)
     day = models.DateField(_("日期"))
-    readings = models.PositiveIntegerField(_("读数个数"))
-    total = models.FloatField(_("合计"))
-    minimum = models.FloatField(_("最小值"))
-    maximum = models.FloatField(_("最大值"))
 
     class Meta:
         db_table = "sensing_daily"
         verbose_name = _("日统计")
         verbose_name_plural = _("日统计")
-
-    @property
-    def average(self) -> float:
-        return self.total / self.readings if self.readings else 0.0
 
 
 class SensorLatest(models.Model):
