@@ -95,8 +95,8 @@ class SensorDirectory:
     """The sensors ingest checks and evaluates, by code, and the alarm thresholds: kept between batches and
     reloaded whenever the sensors, stations or thresholds changed, which one aggregate query per batch detects
     (row count, newest update and highest id of each table; every edit goes through save(), which stamps
-    updated_at). Building the
-    model instances of every sensor for every batch took a quarter of the MQTT worker's time.
+    updated_at). Building the model instances of every sensor for every batch took a quarter of the MQTT
+    worker's time.
 
     The instances are shared and must only be read. A region renamed without any sensor or station change is
     seen at the next such change or restart (regions are only used for their id and code here)."""
@@ -518,9 +518,9 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
             return evaluate_sensors(evaluated, now=now, out_of_range=out_of_range, sensors=sensors)
     known = sensors or {}
     missing = [sid for sid in evaluated if sid not in known]
-    sensors = [known[sid] for sid in evaluated if sid in known]
     if missing:
-        sensors += list(_sensors().filter(pk__in=missing))
+        known = {**known, **{s.pk: s for s in _sensors().filter(pk__in=missing)}}
+    sensors = [known[sid] for sid in sorted(evaluated) if sid in known]  # a fixed order: alarms lock in it
     latest = SensorLatest.objects.in_bulk([s.pk for s in sensors])
     evaluations = compute_metrics(sensors, latest)
     book = ThresholdBook(sensors, directory.thresholds() if known else None)
