@@ -262,6 +262,7 @@ SENSING_SOIL_DRY_BELOW = 15.0  # P_a (mm) below which soil counts as dry [U]
 SENSING_SOIL_WET_FROM = 40.0  # P_a (mm) from which soil counts as wet [U]
 SENSING_HYSTERESIS_MARGIN = 0.1  # de-escalate only below (1 - margin) × threshold …
 SENSING_DEESCALATE_AFTER = 3  # … for this many consecutive evaluations
+SENSING_HYSTERESIS_BANDS = {"water_level": 0.2}  # metres: a water level is an elevation, 10 % would be metres [U]
 SENSING_NO_DATA_INTERVALS = 3  # no data for this many reporting intervals → device-fault alarm
 SENSING_STUCK_READINGS = {"water_level": 24, "soil_moisture": 48}  # identical readings in a row → fault [U]
 SENSING_FAULT_LEVELS = {"no_data": "yellow", "stuck": "blue", "out_of_range": "blue"}

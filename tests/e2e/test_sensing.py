@@ -83,3 +83,37 @@ def test_sensor_chart_draws_readings_and_thresholds(login):
     page.wait_for_function("() => document.querySelector('.chart-bar button[data-res=hourly]').classList.contains('on')")
     shot(page, "sensor-chart", full_page=True)
     assert not page.tm_errors, page.tm_errors
+
+
+def test_alarms_by_station_group_and_update_live(login):
+    """The 按站点 view: one row per station, most severe first, counts as the API gives them; a cloudburst on a
+    quiet gauge puts its station at the top (red and newest) without reloading the page."""
+    page = login("duty")
+    quiet = [r for r in sensor_rows(page) if r["code"].startswith("RG001") and not r["alarm_level"]][-1]
+    page.goto("/sensing/alarms/?view=station")
+    page.wait_for_selector('body[data-alarms-live="1"]', state="attached", timeout=15_000)
+    page.evaluate("() => { window.tmNotReloaded = true; }")
+    grouped = api(page, "/api/v1/sensing/alarms/by-station?page_size=50")
+    rows = page.locator("#alarm-stations tbody tr")
+    assert rows.count() == len(grouped["results"]) == 50 and grouped["count"] > 200
+    codes = [rows.nth(i).get_attribute("data-station") for i in range(rows.count())]
+    assert codes == [g["station"] or g["sensor"] for g in grouped["results"]]
+    first = rows.first.locator("td")
+    assert first.nth(0).inner_text().strip() == "红色" and first.nth(3).inner_text().strip() == str(
+        grouped["results"][0]["alarms"])
+    assert quiet["code"] not in " ".join(codes)
+
+    status, result = page.evaluate(CLOUDBURST_JS, quiet["code"])
+    assert status == 200 and result["stored"] == 12 and not result["errors"], result
+    station = api(page, f"/api/v1/sensing/alarms?sensor={quiet['code']}&status=active")["results"][0]["station"]
+    page.wait_for_function("(code) => document.querySelector('#alarm-stations tbody tr').dataset.station === code",
+                           arg=station, timeout=20_000)
+    assert page.evaluate("() => window.tmNotReloaded === true"), "the grouped list must update without a reload"
+    top = rows.first
+    assert "红色" in top.inner_text() and "山洪" in top.inner_text()
+    shot(page, "alarms-by-station")
+    # Its link opens the per-alarm list of that station.
+    with page.expect_navigation():
+        top.locator("a.btn").click()
+    assert f"station={station}" in page.url and quiet["code"] in page.locator("#alarms").inner_text()
+    assert not page.tm_errors, page.tm_errors

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -14,21 +15,23 @@ from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 
 from tianmu.core.errors import ServiceError
-from tianmu.core.registry.api import ImportOut
+from tianmu.core.registry.api import COMPACT, ImportOut
 
 from .choices import Level, Metric, Rule
-from .models import Alarm, SensorLatest, Threshold
+from .models import Alarm, Threshold
 from .queries import (
     AlarmFilter,
     alarms,
-    dead_letters,
+    alarms_by_station,
     daily,
     day_start,
+    dead_letters,
     hourly,
     latest_values,
     parse_time,
     readings,
     sensor_for,
+    station_groups,
     thresholds,
 )
 from .services import acknowledge_alarm, close_alarm, import_readings_csv, set_threshold, submit_readings
@@ -118,6 +121,38 @@ class AlarmPage(Schema):
     results: list[AlarmOut]
 
 
+class StationRuleOut(Schema):
+    rule: str
+    rule_label: str
+    level: str
+    level_label: str
+    alarms: int
+
+
+class AlarmStationOut(Schema):
+    station: str | None
+    sensor: str | None  # a stand-alone device (no station) is a group of its own
+    name: str
+    type_label: str
+    region: str
+    region_name: str
+    town: str | None
+    town_name: str | None
+    level: str
+    level_label: str
+    alarms: int
+    unacknowledged: int
+    newest_opened_at: str
+    rules: list[StationRuleOut]
+
+
+class AlarmStationPage(Schema):
+    count: int
+    page: int
+    page_size: int
+    results: list[AlarmStationOut]
+
+
 class AlarmAction(Schema):
     note: str = ""
 
@@ -180,13 +215,23 @@ class ThresholdIn(Schema):
     source: str = ""
 
 
-def _latest(row: SensorLatest) -> dict:
-    s, st = row.sensor, row.sensor.station
-    return {"sensor": s.code, "sensor_name": s.name, "sensor_type": s.sensor_type, "unit": s.unit,
-            "station": st.code if st else None, "station_name": st.name if st else None,
-            "station_type": st.station_type if st else None, "region": s.region.code, "region_name": s.region.name,
-            "lon": s.lon, "lat": s.lat, "ts": _local(row.ts), "value": row.value,
-            "received_at": _local(row.received_at), "alarm_level": row.alarm_level}
+LATEST_FIELDS = {"sensor": "sensor__code", "sensor_name": "sensor__name", "sensor_type": "sensor__sensor_type",
+                 "unit": "sensor__unit", "station": "sensor__station__code", "station_name": "sensor__station__name",
+                 "station_type": "sensor__station__station_type", "region": "sensor__region__code",
+                 "region_name": "sensor__region__name", "lon": "sensor__lon", "lat": "sensor__lat", "ts": "ts",
+                 "value": "value", "received_at": "received_at", "alarm_level": "alarm_level"}
+
+
+def _latest_rows(qs) -> list[dict]:
+    """The /latest rows straight from a values() query: no model instances, no output re-validation (the map
+    and dashboards poll this for every sensor)."""
+    names = list(LATEST_FIELDS)
+    out = []
+    for values in qs.values_list(*LATEST_FIELDS.values()):
+        row = dict(zip(names, values, strict=True))
+        row["ts"], row["received_at"] = _local(row["ts"]), _local(row["received_at"])
+        out.append(row)
+    return out
 
 
 def serialize_alarm(a: Alarm) -> dict:
@@ -204,6 +249,18 @@ def serialize_alarm(a: Alarm) -> dict:
         "closed_by": str(a.closed_by) if a.closed_by_id else None, "closed_at": _local(a.closed_at),
         "closed_note": a.closed_note,
     }
+
+
+def serialize_group(g: dict) -> dict:
+    region = g["region"]
+    town = region.parent if region.level == "village" else region if region.level == "town" else None
+    return {"station": g["station"].code if g["station"] else None, "sensor": g["sensor"].code if g["sensor"] else None,
+            "name": g["name"], "type_label": g["type_label"], "region": region.code, "region_name": region.name,
+            "town": town.code if town else None, "town_name": town.name if town else None, "level": g["level"],
+            "level_label": g["level_label"], "alarms": g["alarms"], "unacknowledged": g["unacknowledged"],
+            "newest_opened_at": _local(g["newest"]),
+            "rules": [{"rule": r["rule"], "rule_label": r["label"], "level": r["level"], "level_label": r["level_label"],
+                       "alarms": r["alarms"]} for r in g["rules"]]}
 
 
 def _threshold(t: Threshold) -> dict:
@@ -227,7 +284,7 @@ def latest(request, region: str | None = None, station: str | None = None, stati
            sensor_type: str | None = None, level: str | None = None, alarming: bool = False):
     qs = latest_values(request.auth, region=region, station=station, station_type=station_type,
                        sensor_type=sensor_type, level=level, alarming=alarming)
-    return [_latest(row) for row in qs]
+    return JsonResponse(_latest_rows(qs), safe=False, json_dumps_params=COMPACT)
 
 
 @router.get("/sensors/{code}/readings", response=ReadingsOut,
@@ -261,6 +318,24 @@ def alarm_list(request, status: str | None = None, level: str | None = None, kin
                       sensor=sensor, since=parse_time("since", since))
     count, page, page_size, rows = _page(alarms(request.auth, flt), page, page_size)
     return {"count": count, "page": page, "page_size": page_size, "results": [serialize_alarm(a) for a in rows]}
+
+
+@router.get("/alarms/by-station", response=AlarmStationPage,
+            summary="Alarms grouped per station (a stand-alone device is its own group): highest level, number of "
+                    "alarms and of unacknowledged ones, rules involved, newest alarm time; most severe first, then "
+                    "newest (sort=time: newest first). Filters as for alarms: status (default active; all), level, "
+                    "kind, rule, region, station, sensor, since; page, page_size (≤500)")
+def alarm_stations(request, status: str = "active", level: str | None = None, kind: str | None = None,
+                   rule: str | None = None, region: str | None = None, station: str | None = None,
+                   sensor: str | None = None, since: str | None = None, sort: str = "level", page: int = 1,
+                   page_size: int = 100):
+    if sort not in ("level", "time"):
+        raise ServiceError({"sort": [_("应为 level(等级优先)或 time(时间优先)")]})
+    flt = AlarmFilter(status=None if status == "all" else status, level=level, kind=kind, rule=rule, region=region,
+                      station=station, sensor=sensor, since=parse_time("since", since))
+    count, page, page_size, rows = _page(alarms_by_station(request.auth, flt, sort), page, page_size)
+    return {"count": count, "page": page, "page_size": page_size,
+            "results": [serialize_group(g) for g in station_groups(request.auth, rows, flt)]}
 
 
 @router.get("/alarms/{int:alarm_id}", response=AlarmOut, summary="One alarm")

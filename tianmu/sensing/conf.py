@@ -34,6 +34,8 @@ DEFAULTS = {
     # threshold for this many consecutive evaluations.
     "SENSING_HYSTERESIS_MARGIN": 0.1,
     "SENSING_DEESCALATE_AFTER": 3,
+    # Metrics measured from a datum use a fixed hysteresis band in their unit instead of the margin [U].
+    "SENSING_HYSTERESIS_BANDS": {"water_level": 0.2},
     # Device faults.
     "SENSING_NO_DATA_INTERVALS": 3,
     "SENSING_STUCK_READINGS": {"water_level": 24, "soil_moisture": 48},

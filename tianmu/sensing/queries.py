@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, IntegerField, Max, Min, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -28,13 +28,14 @@ from .choices import (
     SensorType,
     StationType,
 )
-from .models import Alarm, DailyAggregate, HourlyAggregate, Reading, Sensor, SensorLatest, Threshold
+from .models import Alarm, DailyAggregate, HourlyAggregate, Reading, Sensor, SensorLatest, Station, Threshold
 from .storage import day_of
 
 __all__ = ["visible_sensors", "latest_values", "sensor_for", "readings", "hourly", "AlarmFilter", "alarms",
            "dead_letters", "thresholds", "parse_time", "MAX_RAW_POINTS", "MAX_RAW_SPAN", "MAX_HOURLY_SPAN",
            "MAX_DAILY_SPAN", "daily", "day_start", "sensor_by_pk", "order_alarms", "LEVEL_ORDER", "LEVEL_ORDER_LATEST", "alarm_counts", "alarm_towns", "chart_thresholds", "CHART_RULES",
-           "map_sensor_rows", "map_alarm_rows", "can_see_dead_letters"]
+           "map_sensor_rows", "map_alarm_rows", "can_see_dead_letters", "alarms_by_station", "station_level_counts",
+           "station_groups", "visible_station"]
 
 MAX_RAW_POINTS = 20_000
 MAX_RAW_SPAN = timedelta(days=31)
@@ -241,6 +242,83 @@ def alarm_towns(actor) -> QuerySet:
     if prefix is None:
         return qs.none()
     return qs.filter(code__startswith=prefix[:9]) if prefix else qs
+
+
+# ---- alarms per station ----------------------------------------------------------------------------------------
+
+# The group an alarm belongs to on the per-station view: its station's id, or minus its sensor's id for a
+# stand-alone device (no station). One integer key, so the database groups, counts and sorts in one pass.
+ALARM_GROUP = Case(When(station__isnull=False, then=F("station_id")), default=-F("sensor_id"),
+                   output_field=IntegerField())
+RANK_LEVEL = {rank: level for level, rank in LEVEL_RANK.items()}
+
+
+def alarms_by_station(actor, flt: AlarmFilter | None = None, sort: str = "level") -> QuerySet:
+    """The alarms of `alarms(actor, flt)` (same scope, same filters) grouped per station by the database: one
+    dict per station with `group` (ALARM_GROUP), `top` (rank of its highest level, 1 blue … 4 red), `alarms`,
+    `unacknowledged` (still open), `sensors` (how many of its sensors alarm), `first_sensor` and `newest` (the
+    latest opened_at). Most severe first, then newest; or newest first (`sort="time"`)."""
+    qs = (alarms(actor, flt).order_by().annotate(group=ALARM_GROUP).values("group")
+          .annotate(top=Max(LEVEL_ORDER), alarms=Count("id"),
+                    unacknowledged=Count("id", filter=Q(status=AlarmStatus.OPEN)),
+                    sensors=Count("sensor_id", distinct=True), first_sensor=Min("sensor_id"),
+                    newest=Max("opened_at")))
+    if sort == "time":
+        return qs.order_by("-newest", "group")
+    return qs.order_by("-top", "-newest", "group")
+
+
+def station_level_counts(qs: QuerySet) -> dict[str, int]:
+    """{level: how many stations have alarms of that level} of an alarm queryset: what the level filter of the
+    per-station view finds (a station with a red and a yellow alarm counts under both)."""
+    return dict(qs.order_by().values_list("level").annotate(n=Count(ALARM_GROUP, distinct=True)))
+
+
+def _group_place(station: Station | None, sensor: Sensor | None) -> dict:
+    if station is not None:
+        return {"station": station, "sensor": None, "code": station.code, "name": station.name,
+                "type_label": station.get_station_type_display(), "region": station.region,
+                "filter": ("station", station.code)}
+    return {"station": None, "sensor": sensor, "code": sensor.code, "name": sensor.name,
+            "type_label": sensor.get_sensor_type_display(), "region": sensor.region, "filter": ("sensor", sensor.code)}
+
+
+def station_groups(actor, rows: list[dict], flt: AlarmFilter | None = None) -> list[dict]:
+    """One page of `alarms_by_station` rows made ready to show: the station (or stand-alone device) with its
+    village and town, its highest level, and the rules involved (each with its highest level and count, most
+    severe first). Three queries per page, whatever its length."""
+    station_ids = [r["group"] for r in rows if r["group"] > 0]
+    solo_ids = [-r["group"] for r in rows if r["group"] < 0]
+    places = ("region", "region__parent")
+    lean = ("region__boundary", "region__parent__boundary")
+    stations = Station.objects.select_related(*places).defer(*lean).in_bulk(station_ids)
+    solos = Sensor.objects.select_related(*places).defer(*lean).in_bulk(solo_ids) if solo_ids else {}
+    rules: dict[int, list[dict]] = {}
+    mine = Q(station_id__in=station_ids) | Q(station__isnull=True, sensor_id__in=solo_ids)
+    order = {r.value: i for i, r in enumerate(Rule)}
+    for group, rule, top, n in (alarms(actor, flt).filter(mine).order_by().annotate(group=ALARM_GROUP)
+                                .values_list("group", "rule").annotate(top=Max(LEVEL_ORDER), n=Count("id"))):
+        level = RANK_LEVEL[top]
+        rules.setdefault(group, []).append({"rule": rule, "label": str(Rule(rule).label), "level": level,
+                                            "level_label": str(Level(level).label), "alarms": n})
+    out = []
+    for r in rows:
+        group = r["group"]
+        level = RANK_LEVEL[r["top"]]
+        out.append({
+            **_group_place(stations.get(group), solos.get(-group)), "group": group, "level": level,
+            "level_label": str(Level(level).label), "alarms": r["alarms"], "unacknowledged": r["unacknowledged"],
+            "newest": r["newest"], "sensor_id": r["first_sensor"] if r["sensors"] == 1 else None,
+            "rules": sorted(rules.get(group, []), key=lambda x: (-LEVEL_RANK[x["level"]], order[x["rule"]])),
+        })
+    return out
+
+
+def visible_station(actor, code: str | None) -> Station | None:
+    """The station with this code if the actor may see it (for naming a station filter), else None."""
+    if not code:
+        return None
+    return scope_queryset(Station.objects.all(), actor).filter(code=code).first()
 
 
 # The threshold rule drawn on a sensor's chart, by what it measures: the metric readings compare with directly

@@ -225,19 +225,24 @@ class ThresholdBook:
 
 # ---- levels ----------------------------------------------------------------------------------------------------
 
-def level_for(value: float, values: dict, margin: float = 0.0) -> tuple[str | None, float | None]:
-    """The highest level whose threshold (lowered by margin × |threshold|) the value reaches."""
+def level_for(value: float, values: dict, margin: float = 0.0, band: float | None = None
+              ) -> tuple[str | None, float | None]:
+    """The highest level whose threshold the value reaches, the threshold lowered by `band` (in the metric's
+    unit) if given, else by margin × |threshold|."""
     best, best_thr = None, None
     for level in LEVELS_ASCENDING:
         thr = values.get(level.value)
-        if thr is not None and value >= thr - margin * abs(thr):
+        if thr is not None and value >= thr - (band if band is not None else margin * abs(thr)):
             best, best_thr = level.value, thr
     return best, best_thr
 
 
 def assess(rule: str, rows: dict[tuple[str, str], dict], metrics: dict[str, float], soil: str | None,
-           margin: float) -> Assessment:
-    """The level of one rule: the highest over its metrics, each compared with its soil-specific row if any."""
+           margin: float, bands: dict[str, float] | None = None) -> Assessment:
+    """The level of one rule: the highest over its metrics, each compared with its soil-specific row if any.
+    The calm level (hysteresis) lowers thresholds by margin × threshold, or by a fixed band for the metrics in
+    `bands`: quantities measured from a datum, like a water level's elevation, where 10 % of 240 m means 24 m."""
+    bands = bands or {}
     variants: dict[str, dict[str, dict]] = defaultdict(dict)
     for (metric, row_soil), values in rows.items():
         variants[metric][row_soil] = values
@@ -256,7 +261,7 @@ def assess(rule: str, rows: dict[tuple[str, str], dict], metrics: dict[str, floa
         if level is not None and (level_rank(level), _ratio(value, thr)) > best_key:
             best_key = (level_rank(level), _ratio(value, thr))
             out.level, out.metric, out.value, out.threshold = level, metric, value, thr
-        calm, calm_thr = level_for(value, values, margin)
+        calm, calm_thr = level_for(value, values, margin, bands.get(metric))
         if calm is not None and (level_rank(calm), _ratio(value, calm_thr)) > calm_key:
             calm_key = (level_rank(calm), _ratio(value, calm_thr))
             out.calm_level, out.calm_metric, out.calm_value, out.calm_threshold = calm, metric, value, calm_thr
@@ -270,9 +275,9 @@ def _ratio(value: float, threshold: float | None) -> float:
 def assess_sensor(sensor: Sensor, evaluation: Evaluation, book: ThresholdBook,
                   extra_rules: set[str] = frozenset()) -> list[Assessment]:
     """Every threshold rule of the sensor (plus `extra_rules`, e.g. those with an active alarm)."""
-    margin = conf("SENSING_HYSTERESIS_MARGIN")
+    margin, bands = conf("SENSING_HYSTERESIS_MARGIN"), conf("SENSING_HYSTERESIS_BANDS")
     rules = book.for_sensor(sensor)
     out = []
     for rule in sorted(set(rules) | set(extra_rules)):
-        out.append(assess(rule, rules.get(rule, {}), evaluation.metrics, evaluation.soil, margin))
+        out.append(assess(rule, rules.get(rule, {}), evaluation.metrics, evaluation.soil, margin, bands))
     return out

@@ -1,6 +1,6 @@
-"""Monitoring pages (监测预警): the alarm list (filters, acknowledge and close, live over SSE), the latest value of
-every visible sensor, one sensor's chart with its thresholds, and the dead letters. No logic beyond calling
-queries and services."""
+"""Monitoring pages (监测预警): the alarm list (per alarm or per station, filters, acknowledge and close, live over
+SSE), the latest value of every visible sensor, one sensor's chart with its thresholds, and the dead letters. No
+logic beyond calling queries and services."""
 
 from __future__ import annotations
 
@@ -25,12 +25,16 @@ from .queries import (
     alarm_counts,
     alarm_towns,
     alarms,
+    alarms_by_station,
     can_see_dead_letters,
     chart_thresholds,
     dead_letters,
     latest_values,
     order_alarms,
     sensor_by_pk,
+    station_groups,
+    station_level_counts,
+    visible_station,
 )
 from .services import acknowledge_alarm, close_alarm
 
@@ -60,8 +64,9 @@ def _alarm_filter(request) -> tuple[AlarmFilter, dict, list]:
     """The filter from the query string; unknown values are reported, not applied."""
     get = request.GET
     values = {"status": get.get("status") or "active", "level": get.get("level") or "", "kind": get.get("kind") or "",
-              "rule": get.get("rule") or "", "town": get.get("town") or "", "sensor": get.get("sensor") or "",
-              "sort": "time" if get.get("sort") == "time" else "level"}
+              "rule": get.get("rule") or "", "town": get.get("town") or "", "station": get.get("station") or "",
+              "sensor": get.get("sensor") or "", "sort": "time" if get.get("sort") == "time" else "level",
+              "view": "station" if get.get("view") == "station" else "list"}
     errors = []
     if values["status"] == "all":
         status = None
@@ -72,8 +77,43 @@ def _alarm_filter(request) -> tuple[AlarmFilter, dict, list]:
         errors.append({"field": "town", "message": _("不是有效的选项")})
         town = ""
     flt = AlarmFilter(status=status, level=values["level"] or None, kind=values["kind"] or None,
-                      rule=values["rule"] or None, region=town or None, sensor=values["sensor"] or None)
+                      rule=values["rule"] or None, region=town or None, station=values["station"] or None,
+                      sensor=values["sensor"] or None)
     return flt, values, errors
+
+
+def _links(request) -> dict[str, str]:
+    """Query strings for the page's own links, each keeping the filters it does not replace: the level chips
+    (which add `level=`), the two views, and a station row's way to its alarms (which adds its station)."""
+    keep = request.GET.copy()
+    keep.pop("fragment", None)
+
+    def without(*names, **extra) -> str:
+        query = keep.copy()
+        for name in ("page", *names):
+            query.pop(name, None)
+        query.update(extra)
+        return query.urlencode()
+
+    return {"level": without("level"), "as_list": without("view"), "as_stations": without("view", view="station"),
+            "station": without("view", "station", "sensor"),
+            "back_to_stations": without("view", "station", "sensor", view="station")}
+
+
+def _alarm_rows(request, qs, values) -> tuple:
+    """The per-alarm view: one page of alarms with what the user may do to each."""
+    page = Paginator(order_alarms(qs.select_related("region__parent"), values["sort"]), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    rows = [{"alarm": a, "can_act": a.status != AlarmStatus.CLOSED and can_write_region(request.user, a.region),
+             "escalated": (a.last_level_change - a.opened_at).total_seconds() > 60} for a in page.object_list]
+    return page, rows
+
+
+def _station_rows(request, flt, values) -> tuple:
+    """The per-station view: one page of stations, grouped and counted by the database."""
+    page = Paginator(alarms_by_station(request.user, flt, values["sort"]), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    return page, station_groups(request.user, list(page.object_list), flt)
 
 
 @login_required
@@ -85,21 +125,25 @@ def alarm_page(request):
         errors += exc.as_list()
         flt = AlarmFilter(status="active")
         qs = alarms(request.user, flt)
-    summary_flt = AlarmFilter(status=flt.status, kind=flt.kind, rule=flt.rule, region=flt.region, sensor=flt.sensor)
-    counts = alarm_counts(alarms(request.user, summary_flt))
-    page = Paginator(order_alarms(qs.select_related("region__parent"), values["sort"]), PAGE_SIZE).get_page(
-        request.GET.get("page"))
-    rows = [{"alarm": a, "can_act": a.status != AlarmStatus.CLOSED and can_write_region(request.user, a.region),
-             "escalated": (a.last_level_change - a.opened_at).total_seconds() > 60} for a in page.object_list]
+    summary_flt = AlarmFilter(status=flt.status, kind=flt.kind, rule=flt.rule, region=flt.region, station=flt.station,
+                              sensor=flt.sensor)
+    by_station = values["view"] == "station"
+    if by_station:
+        page, rows = _station_rows(request, flt, values)
+        counts = station_level_counts(alarms(request.user, summary_flt))
+    else:
+        page, rows = _alarm_rows(request, qs, values)
+        counts = alarm_counts(alarms(request.user, summary_flt))
     keep = request.GET.copy()
     keep.pop("fragment", None)
     here = request.path + (f"?{keep.urlencode()}" if keep else "")  # where an action returns to
     query = keep.copy()
     query.pop("page", None)
     context = {
-        "page": page, "rows": rows, "f": values, "errors": errors, "query": query.urlencode(),
+        "page": page, "rows": rows, "f": values, "errors": errors, "query": query.urlencode(), "links": _links(request),
         "counts": [(lv.value, lv.label, counts.get(lv.value, 0)) for lv in reversed(Level)],
-        "total_active": sum(counts.values()),
+        "alarm_total": qs.count() if by_station else page.paginator.count,
+        "station": visible_station(request.user, values["station"]),
         "statuses": [("active", _("未关闭")), *[(s.value, s.label) for s in AlarmStatus], ("all", _("全部"))],
         "levels": [(v.value, v.label) for v in Level], "kinds": list(AlarmKind.choices),
         "rules": list(Rule.choices), "towns": list(alarm_towns(request.user)),

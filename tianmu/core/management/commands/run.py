@@ -24,8 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--web-workers", type=int, default=1)
         parser.add_argument("--no-workers", action="store_true", help="only the web server")
+        parser.add_argument("--demo-feed", action="store_true",
+                            help="also run the demo network's quiet-weather feed (set by `tianmu demo`)")
 
-    def handle(self, *args, host, port, web_workers, no_workers, **opts):
+    def handle(self, *args, host, port, web_workers, no_workers, demo_feed=False, **opts):
         if settings.PRODUCTION:
             call_command("collectstatic", interactive=False, verbosity=0)
         py = sys.executable
@@ -35,7 +37,7 @@ class Command(BaseCommand):
         }
         if not no_workers:
             children["tasks"] = [py, "-m", "tianmu.cli", "run_huey", "--quiet"]
-            children.update(extra_workers())
+            children.update(extra_workers(demo_feed=demo_feed))
         procs: dict[str, subprocess.Popen] = {}
         restarts: dict[str, list[float]] = {name: [] for name in children}
         stopping = False
@@ -74,7 +76,11 @@ class Command(BaseCommand):
                     proc.kill()
 
 
-def extra_workers() -> dict[str, list[str]]:
-    """Workers contributed by apps (e.g. sensor ingest): settings.TIANMU_WORKERS maps name → command args."""
-    return {name: [sys.executable, "-m", "tianmu.cli", *args]
-            for name, args in getattr(settings, "TIANMU_WORKERS", {}).items()}
+def extra_workers(*, demo_feed: bool = False) -> dict[str, list[str]]:
+    """Workers contributed by apps (e.g. sensor ingest): settings.TIANMU_WORKERS maps name → command args. With
+    `demo_feed` (only `tianmu demo` asks), also the demo network's quiet-weather feed: it invents readings."""
+    workers = {name: [sys.executable, "-m", "tianmu.cli", *args]
+               for name, args in getattr(settings, "TIANMU_WORKERS", {}).items()}
+    if demo_feed:
+        workers["demo-feed"] = [sys.executable, "-m", "tianmu.cli", "demo_feed"]
+    return workers

@@ -1,4 +1,5 @@
-"""`tianmu demo`: migrate, build the Lin'an demo district if it isn't there, print a login per role, serve."""
+"""`tianmu demo`: migrate, build the Lin'an demo district if it isn't there, print a login per role, serve (with
+the demo network's quiet-weather feed)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ class Command(BaseCommand):
             self.stdout.write(demo_storm(seed))  # the typhoon's last hours up to now: alarms to look at
         self._print_logins(summary, host, port)
         if not no_serve:
-            call_command("run", host=host, port=port)
+            # The demo network reports quiet weather from now on (tianmu/sensing/feed.py): without it every demo
+            # sensor would raise a no-data alarm after three reporting intervals.
+            call_command("run", host=host, port=port, demo_feed=True)
 
     def _print_logins(self, summary, host, port):
         out = self.stdout
