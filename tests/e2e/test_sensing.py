@@ -84,6 +84,22 @@ def test_sensor_chart_draws_readings_and_thresholds(login):
     shot(page, "sensor-chart", full_page=True)
     assert not page.tm_errors, page.tm_errors
 
+    # A slope's 30-day raw view asks for 30 days + the 26 h its 24-hour movement looks back: more than the API's
+    # 31 days of raw readings, so the chart switches to hourly rather than failing; 1 year switches to daily.
+    slope = next(r for r in sensor_rows(login("duty")) if r["code"].startswith("DP"))
+    page = login("duty")
+    refused = []
+    page.on("response", lambda r: refused.append(r.url) if "/readings" in r.url and r.status >= 400 else None)
+    page.goto(f"/sensing/sensors/{slope['id']}/")
+    page.wait_for_selector('body[data-chart-ready="1"]', state="attached", timeout=15_000)
+    for hours, res in (("720", "hourly"), ("8784", "daily")):
+        page.locator(f".chart-bar button[data-hours='{hours}']").click()
+        page.wait_for_function("(res) => document.querySelector(`.chart-bar button[data-res=${res}]`)"
+                               ".classList.contains('on')", arg=res)
+        page.wait_for_function("() => document.getElementById('chart-status').textContent === ''")
+    assert int(page.locator("#sensor-chart").get_attribute("data-points")) >= 2  # the demo's days so far
+    assert not refused and not page.tm_errors, (refused, page.tm_errors)
+
 
 def test_alarms_by_station_group_and_update_live(login):
     """The 按站点 view: one row per station, most severe first, counts as the API gives them; a cloudburst on a

@@ -12,6 +12,7 @@
   var cfg = JSON.parse(cfgNode.textContent);
   var T = cfg.labels || {};
   var HOUR = 3600 * 1000;
+  var RAW_MAX_HOURS = 31 * 24;  // queries.MAX_RAW_SPAN
   var COLORS = {blue: "#1e6fd9", yellow: "#e6b800", orange: "#ff8f00", red: "#d32f2f"};
   var statusNode = document.getElementById("chart-status");
   var chart = echarts.init(node, null, {renderer: "canvas"});
@@ -161,12 +162,22 @@
     }, true);
   }
 
+  function setRes(res) {
+    state.res = res;
+    document.querySelectorAll(".chart-bar button[data-res]").forEach(function (b) {
+      b.classList.toggle("on", b.getAttribute("data-res") === res);
+    });
+  }
+
   function load() {
     var mySeq = ++seq;
     var end = new Date();
     var start = new Date(end.getTime() - state.hours * HOUR);
     // Derived series look back: the sliding hour of rain, the 24-hour movement of a slope.
     var lead = cfg.sensorType === "displacement" ? 26 : cfg.sensorType === "rainfall" ? 1 : 0;
+    if (state.res === "raw" && state.hours + lead > RAW_MAX_HOURS) {
+      setRes("hourly");  // the API serves raw readings for at most 31 days
+    }
     var from = new Date(start.getTime() - lead * HOUR);
     var params = new URLSearchParams({resolution: state.res, start: from.toISOString(), end: end.toISOString()});
     status(T.loading);
@@ -204,13 +215,9 @@
       });
       if (btn.hasAttribute("data-hours")) {
         state.hours = Number(btn.getAttribute("data-hours"));
-        // Keep the number of points drawable: hourly beyond a month, daily beyond 90 days.
-        var res = state.hours > 24 * 90 ? "daily" : state.hours > 24 * 31 && state.res === "raw" ? "hourly" : state.res;
-        if (res !== state.res) {
-          state.res = res;
-          document.querySelectorAll(".chart-bar button[data-res]").forEach(function (b) {
-            b.classList.toggle("on", b.getAttribute("data-res") === res);
-          });
+        // Keep the number of points drawable: daily beyond 90 days (load() also keeps raw within a month).
+        if (state.hours > 24 * 90) {
+          setRes("daily");
         }
       } else {
         state.res = btn.getAttribute("data-res");
