@@ -45,7 +45,7 @@ class Evaluation:
     antecedent: float | None = None
     antecedent_hour: datetime | None = None
     antecedent_changed: bool = False
-    stuck: tuple[int, bool] | None = None  # (N, the last N readings are all the same), for types that check
+    stuck: tuple[int, bool] | None = None  # (N, the last N readings are all the same); None: no verdict
 
 
 @dataclass
@@ -77,8 +77,9 @@ def soil_state(antecedent: float | None) -> str:
 
 
 TINY = timedelta(microseconds=1)
-# Stuck detection looks at the last N readings within N × interval × this factor: a sensor with a longer gap
-# than that has too few readings in the span and is not judged stuck (nor cleared of a stuck fault).
+# Stuck detection looks at the last N readings within N × interval × this factor. With fewer readings there
+# (a sensor with gaps) the verdict is "not stuck" only if they differ; if they are all the same, no verdict:
+# a stuck fault is neither opened nor cleared.
 STUCK_LOOKBACK_FACTOR = 2
 
 
@@ -171,8 +172,8 @@ def compute_metrics(sensors: list[Sensor], latest: dict[int, SensorLatest]) -> d
             if stats.count:
                 ev.metrics[metric] = round(latest[sid].value - stats.maximum, 4)
         else:
-            n = int(metric)
-            ev.stuck = (n, stats.count == n and stats.minimum == stats.maximum)
+            n, differ = int(metric), stats.count > 0 and stats.minimum != stats.maximum
+            ev.stuck = (n, not differ) if stats.count == n or differ else None
     if rain:
         _rain_metrics(rain, latest, out, edges)
     return out

@@ -159,8 +159,14 @@ def test_out_of_range_stuck_and_silent_sensors_are_device_faults(world, net, t0,
 
     send(wl, *[(t0 + i * 5 * M, 2.0) for i in range(4)])
     assert active(wl, "stuck") is not None
-    send(wl, (t0 + 30 * M, 2.1))
+    # After a gap longer than 2 × 4 intervals, one more identical reading is no verdict: still stuck.
+    send(wl, (t0 + 2 * H, 2.0))
+    assert active(wl, "stuck").cleared_at is None
+    send(wl, (t0 + 2 * H + 5 * M, 2.1))  # a different value, even after a gap: not stuck any more
     assert active(wl, "stuck").cleared_at is not None
+    stuck = active(wl, "stuck")
+    send(wl, *[(t0 + 3 * H + i * 5 * M, 2.3) for i in range(4)])  # stuck again: the open fault is reused
+    assert active(wl, "stuck").pk == stuck.pk and active(wl, "stuck").cleared_at is None
 
     later = timezone.now() + timedelta(days=1)
     assert check_no_data(now=later) == 3
