@@ -356,9 +356,9 @@ def span_stats(spans: list[Span], source: str = "readings") -> list[SpanStats]:
     """Count, sum, min and max of each span, in one query whatever the number of spans (SQLite: one per 1,000).
 
     `source` is "readings" (raw values) or "hourly" (the hourly totals). This is how rule evaluation reads
-    history: a batch of sensors asks for all its windows (rainfall edges, the value an hour ago, the last N
-    values for stuck detection, antecedent day blocks) in a constant number of round trips, each answered from
-    the (sensor_id, ts) primary key.
+    history: a batch of sensors asks for all its windows (rainfall edges, the value an hour or a day before,
+    the last N values for stuck detection) in a constant number of round trips, each answered from the
+    (sensor_id, ts) primary key.
     """
     if not spans:
         return []
