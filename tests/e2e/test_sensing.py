@@ -22,6 +22,16 @@ CLOUDBURST_JS = """async (code) => {
 }"""
 
 
+# One reading far beyond a rain gauge's range, through the same gateway API: refused, and a device-fault alarm opens.
+OUT_OF_RANGE_JS = """async (code) => {
+  const token = (document.cookie.split('; ').find((c) => c.startsWith('csrftoken=')) || '=').split('=')[1];
+  const readings = [{sensor: code, ts: new Date(Date.now() - 3000).toISOString(), value: 999}];
+  const r = await fetch('/api/v1/sensing/readings', {method: 'POST', credentials: 'same-origin',
+    headers: {'Content-Type': 'application/json', 'X-CSRFToken': token}, body: JSON.stringify({readings})});
+  return [r.status, await r.json()];
+}"""
+
+
 def sensor_rows(page):
     data = api(page, "/api/v1/map/sensors")
     return [dict(zip(data["fields"], row, strict=True)) for row in data["features"]]
@@ -103,7 +113,8 @@ def test_sensor_chart_draws_readings_and_thresholds(login):
 
 def test_alarms_by_station_group_and_update_live(login):
     """The 按站点 view: one row per station, most severe first, counts as the API gives them; a cloudburst on a
-    quiet gauge puts its station at the top (red and newest) without reloading the page."""
+    quiet gauge puts its station at the top (red and newest) without reloading the page; 确认全部 acknowledges
+    its alarms in place, after refusing once because a new alarm opened while the form was open."""
     page = login("duty")
     quiet = [r for r in sensor_rows(page) if r["code"].startswith("RG001") and not r["alarm_level"]][-1]
     page.goto("/sensing/alarms/?view=station")
@@ -128,6 +139,43 @@ def test_alarms_by_station_group_and_update_live(login):
     top = rows.first
     assert "红色" in top.inner_text() and "山洪" in top.inner_text()
     shot(page, "alarms-by-station")
+
+    # 确认全部: the form lists the station's open alarms; acknowledging them empties its 未确认 count in place.
+    row = page.locator(f'#alarm-stations tbody tr[data-station="{station}"]')
+    unacknowledged = row.locator("td").nth(4)
+    n = int(unacknowledged.inner_text())
+    assert n >= 2 and row.locator("details.ack-station > summary").inner_text().split() == ["确认全部", str(n)]
+    row.locator("details.ack-station > summary").click()
+    form = row.locator("form[data-ack-api]")
+    assert form.locator("ul.acklist li").count() == n and form.locator("ul.acklist .level-red").count() >= 1
+    form.locator("input[name=note]").fill("已通知锦城街道转移低洼户")
+    shot(page, "alarms-by-station-acknowledge")
+    # Meanwhile the gauge reports far beyond its range: a new alarm on the station, which the form does not list.
+    # The live update waits behind the open form; the submission is refused, and the form comes back over the
+    # fresh list with the note kept and the reason.
+    status, result = page.evaluate(OUT_OF_RANGE_JS, quiet["code"])
+    assert status == 200 and result["errors"][0]["code"] == "out_of_range", result
+    page.wait_for_selector("#alarm-pending:not([hidden])", timeout=20_000)
+    form.locator("button").click()
+    page.wait_for_function("""([code, n]) => {
+      const form = document.querySelector(`#alarm-stations tr[data-station="${code}"] details[open] form`);
+      return form && form.querySelectorAll('ul.acklist li').length === n + 1
+        && !form.querySelector('.errorlist').hidden;
+    }""", arg=[station, n], timeout=20_000)
+    assert "请核对后再确认" in form.locator(".errorlist").inner_text()
+    assert form.locator("input[name=note]").input_value() == "已通知锦城街道转移低洼户"
+    assert int(unacknowledged.inner_text()) == n + 1
+    shot(page, "alarms-by-station-acknowledge-stale")
+    form.locator("button").click()
+    page.wait_for_function("(code) => document.querySelector(`#alarm-stations tr[data-station=\"${code}\"] td:nth-child(5)`)"
+                           ".innerText.trim() === '0'", arg=station, timeout=20_000)
+    assert row.locator("details.ack-station").count() == 0
+    assert str(n + 1) in page.locator("#alarm-done").inner_text()
+    assert page.evaluate("() => window.tmNotReloaded === true"), "acknowledging must not reload the page"
+    acknowledged = api(page, f"/api/v1/sensing/alarms?station={station}&status=active")["results"]
+    assert len(acknowledged) == n + 1 and {(a["status"], a["acknowledged_note"]) for a in acknowledged} == {
+        ("acknowledged", "已通知锦城街道转移低洼户")}
+    shot(page, "alarms-by-station-acknowledged")
     # Its link opens the per-alarm list of that station.
     with page.expect_navigation():
         top.locator("a.btn").click()

@@ -18,9 +18,10 @@ from tianmu.core.errors import ServiceError
 from tianmu.core.registry.api import COMPACT, ImportOut
 
 from .choices import Level, Metric, Rule
-from .models import Alarm, Threshold
+from .models import Alarm, Station, Threshold
 from .queries import (
     AlarmFilter,
+    alarm_place,
     alarms,
     alarms_by_station,
     daily,
@@ -34,7 +35,14 @@ from .queries import (
     station_groups,
     thresholds,
 )
-from .services import acknowledge_alarm, close_alarm, import_readings_csv, set_threshold, submit_readings
+from .services import (
+    acknowledge_alarm,
+    acknowledge_station_alarms,
+    close_alarm,
+    import_readings_csv,
+    set_threshold,
+    submit_readings,
+)
 
 __all__ = ["router"]
 
@@ -155,6 +163,22 @@ class AlarmStationPage(Schema):
 
 class AlarmAction(Schema):
     note: str = ""
+
+
+class SeenAlarm(Schema):
+    id: int
+    level: str
+
+
+class StationAcknowledge(Schema):
+    note: str = ""
+    seen: list[SeenAlarm]  # the open alarms the caller was shown: the guard against acknowledging blind
+
+
+class StationAcknowledgeOut(Schema):
+    station: str | None
+    sensor: str | None
+    acknowledged: int
 
 
 class ReadingsIn(Schema):
@@ -347,6 +371,22 @@ def alarm_detail(request, alarm_id: int):
 def alarm_acknowledge(request, alarm_id: int, payload: AlarmAction):
     alarm = get_object_or_404(alarms(request.auth), pk=alarm_id)
     return serialize_alarm(acknowledge_alarm(request.auth, alarm, payload.note))
+
+
+@router.post("/alarms/by-station/{path:key}/acknowledge", response=StationAcknowledgeOut,
+             summary="Acknowledge every open alarm of one station at once (确认该站全部告警): key = the station code, or "
+                     "the sensor code of a stand-alone device (a by-station row's station or sensor). Body: note, and "
+                     "seen = [{id, level}] of every open alarm the caller was shown (e.g. from alarms?station=…&"
+                     "status=open); if the station's open alarms differ (a new one, or another level), nothing is "
+                     "acknowledged and a 422 on `seen` asks to look again. One sensing.alarm_acknowledged event per "
+                     "alarm; all or nothing (403 if any alarm is outside the caller's write scope)")
+def alarm_station_acknowledge(request, key: str, payload: StationAcknowledge):
+    place = alarm_place(request.auth, key)
+    n = acknowledge_station_alarms(request.auth, place, payload.note,
+                                   seen=[(s.id, s.level) for s in payload.seen])
+    station = isinstance(place, Station)
+    return {"station": place.code if station else None, "sensor": None if station else place.code,
+            "acknowledged": n}
 
 
 @router.post("/alarms/{int:alarm_id}/close", response=AlarmOut, summary="Close an alarm (a note is required)")

@@ -35,7 +35,7 @@ __all__ = ["visible_sensors", "latest_values", "sensor_for", "readings", "hourly
            "dead_letters", "thresholds", "parse_time", "MAX_RAW_POINTS", "MAX_RAW_SPAN", "MAX_HOURLY_SPAN",
            "MAX_DAILY_SPAN", "daily", "day_start", "sensor_by_pk", "order_alarms", "LEVEL_ORDER", "LEVEL_ORDER_LATEST", "alarm_counts", "alarm_towns", "chart_thresholds", "CHART_RULES",
            "map_sensor_rows", "map_alarm_rows", "can_see_dead_letters", "alarms_by_station", "station_level_counts",
-           "station_groups", "visible_station"]
+           "station_groups", "visible_station", "alarm_place", "open_alarms_by_group"]
 
 MAX_RAW_POINTS = 20_000
 MAX_RAW_SPAN = timedelta(days=31)
@@ -311,6 +311,34 @@ def station_groups(actor, rows: list[dict], flt: AlarmFilter | None = None) -> l
             "newest": r["newest"], "sensor_id": r["first_sensor"] if r["sensors"] == 1 else None,
             "rules": sorted(rules.get(group, []), key=lambda x: (-LEVEL_RANK[x["level"]], order[x["rule"]])),
         })
+    return out
+
+
+def alarm_place(actor, key: str) -> Station | Sensor:
+    """What a per-station row stands for, by its key: the station with this code, or else the sensor with this
+    code (its alarms without a station: a stand-alone device) — if the actor may see it, else 404. A code shared
+    by a station and a sensor names the station."""
+    station = scope_queryset(Station.objects.all(), actor).filter(code=key).first()
+    if station is not None:
+        return station
+    return get_object_or_404(visible_sensors(actor), code=key)
+
+
+def open_alarms_by_group(actor, groups: list[int]) -> dict[int, list[dict]]:
+    """The open alarms of these per-station groups (ALARM_GROUP keys), whatever the page's filters: what
+    确认全部 acknowledges, listed in its form and sent back as its guard (id and level of each), most severe
+    first. One query for the page."""
+    if not groups:
+        return {}
+    stations = [g for g in groups if g > 0]
+    solos = [-g for g in groups if g < 0]
+    mine = Q(station_id__in=stations) | Q(station__isnull=True, sensor_id__in=solos)
+    out: dict[int, list[dict]] = {}
+    rows = (alarms(actor, AlarmFilter(status=AlarmStatus.OPEN)).filter(mine).annotate(group=ALARM_GROUP)
+            .order_by("group", LEVEL_ORDER.desc(), "pk").values_list("group", "pk", "level", "rule", "sensor__code"))
+    for group, pk, level, rule, sensor in rows:
+        out.setdefault(group, []).append({"id": pk, "level": level, "level_label": str(Level(level).label),
+                                          "rule_label": str(Rule(rule).label), "sensor": sensor})
     return out
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -25,17 +26,18 @@ from tianmu.core.errors import ScopeError, ServiceError, bilingual
 from tianmu.core.events import emit
 from tianmu.core.models import DeadLetter
 from tianmu.core.registry.io import ImportReport
-from tianmu.core.scope import check_write, write_prefix
+from tianmu.core.scope import check_role, check_write, write_prefix
 
-from .choices import ACTIVE_STATUSES, AlarmKind, AlarmStatus, Level, Rule, level_rank, max_level
+from .choices import ACTIVE_STATUSES, LEVEL_RANK, AlarmKind, AlarmStatus, Level, Rule, level_rank, max_level
 from .conf import conf
-from .models import Alarm, Sensor, SensorLatest, Threshold
+from .models import Alarm, Sensor, SensorLatest, Station, Threshold
 from .parsing import ParsedReading, Rejection, latest_allowed, parse_item, parse_message, sanitize_text
 from .rules import Assessment, ThresholdBook, assess_sensor, compute_metrics
 from .storage import save_antecedents, store_readings
 
 __all__ = ["IngestOutcome", "ingest_messages", "submit_readings", "import_readings_csv", "evaluate_sensors",
-           "check_no_data", "acknowledge_alarm", "close_alarm", "set_threshold", "can_submit_readings",
+           "check_no_data", "acknowledge_alarm", "acknowledge_station_alarms", "close_alarm", "set_threshold",
+           "can_submit_readings",
            "MAX_HTTP_READINGS", "MAX_CSV_ROWS"]
 
 logger = logging.getLogger("tianmu.sensing")
@@ -596,6 +598,17 @@ def _locked(alarm) -> Alarm:
     return Alarm.objects.select_for_update(of=("self",)).select_related("sensor", "station", "region").get(pk=pk)
 
 
+def _acknowledge(actor, alarm: Alarm, note: str, at: datetime, **extra) -> None:
+    """The per-alarm part of acknowledging, for one alarm or a station's: the caller has locked the alarm,
+    checked scope and that it is open. Each alarm gets its own event: the live pages and the audit trail
+    follow alarms, not batches."""
+    alarm.status = AlarmStatus.ACKNOWLEDGED
+    alarm.acknowledged_by, alarm.acknowledged_at = actor, at
+    alarm.acknowledged_note = (note or "").strip()[:2000]
+    alarm.save()
+    _emit("acknowledged", alarm, actor=actor, note=alarm.acknowledged_note, **extra)
+
+
 def acknowledge_alarm(actor, alarm, note: str = "") -> Alarm:
     """A person confirms they have seen an open alarm (and what they are doing about it)."""
     with transaction.atomic():
@@ -603,12 +616,60 @@ def acknowledge_alarm(actor, alarm, note: str = "") -> Alarm:
         check_write(actor, alarm.region)
         if alarm.status != AlarmStatus.OPEN:
             raise ServiceError({"status": [_("只有未确认的告警可以确认")]})
-        alarm.status = AlarmStatus.ACKNOWLEDGED
-        alarm.acknowledged_by, alarm.acknowledged_at = actor, timezone.now()
-        alarm.acknowledged_note = (note or "").strip()[:2000]
-        alarm.save()
-        _emit("acknowledged", alarm, actor=actor, note=alarm.acknowledged_note)
+        _acknowledge(actor, alarm, note, timezone.now())
     return alarm
+
+
+def _shown(seen) -> dict[int, str]:
+    """The guard of a station acknowledgement, (alarm id, level) pairs, as {id: level}; malformed → ServiceError."""
+    shown: dict[int, str] = {}
+    try:
+        for pk, level in seen:
+            pk = int(pk)
+            if level not in LEVEL_RANK or shown.get(pk, level) != level:
+                raise ValueError(level)
+            shown[pk] = level
+    except (TypeError, ValueError) as exc:
+        raise ServiceError({"seen": [_("应为页面所显示的每条未确认告警的编号与等级")]}) from exc
+    return shown
+
+
+def acknowledge_station_alarms(actor, place: Station | Sensor, note: str = "", *, seen) -> int:
+    """Acknowledge every open alarm of one station at once (确认该站全部告警), or of one stand-alone device (a
+    sensor's alarms without a station): the groups of the per-station view. Returns how many.
+
+    On a typhoon night a station carries two or three open rules and the duty officer acknowledges hundreds;
+    one by one is not workable. But a batch must not acknowledge what the officer never saw: `seen` is the
+    (alarm id, level) of every open alarm the page showed, and if the station now has an open alarm not among
+    them (opened since, or an acknowledged one re-opened by an escalation) or at another level, nothing changes
+    and a ServiceError on `seen` asks them to look again. Alarms shown but since acknowledged or closed by
+    someone else are simply no longer open. All or nothing on scope too: every alarm's region is checked (a
+    station that moved keeps its old alarms where they opened), and one outside the actor's write scope
+    raises ScopeError before anything changes. Alarms are locked in id order, like every batch of alarms."""
+    check_role(actor)
+    if isinstance(place, Sensor):
+        mine = Q(sensor_id=place.pk, station__isnull=True)
+    else:
+        mine = Q(station_id=place.pk)
+    with transaction.atomic():
+        alarms = list(Alarm.objects.select_for_update(of=("self",)).filter(mine, status=AlarmStatus.OPEN)
+                      .select_related("sensor", "station", "region").defer("region__boundary").order_by("pk"))
+        for alarm in alarms:
+            check_write(actor, alarm.region)
+        shown = _shown(seen)
+        stale = []
+        if any(alarm.pk not in shown for alarm in alarms):
+            stale.append(_("有新的未确认告警(在页面显示之后产生,或已确认的告警升级后重新待确认),请核对后再确认"))
+        if any(alarm.pk in shown and shown[alarm.pk] != alarm.level for alarm in alarms):
+            stale.append(_("有告警的等级在页面显示之后发生了变化,请核对后再确认"))
+        if stale:
+            raise ServiceError({"seen": stale})
+        if not alarms:
+            raise ServiceError({"status": [_("该站没有未确认的告警")]})
+        now = timezone.now()
+        for alarm in alarms:
+            _acknowledge(actor, alarm, note, now, together=len(alarms))
+    return len(alarms)
 
 
 def close_alarm(actor, alarm, note: str = "") -> Alarm:

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from tianmu.core.errors import ScopeError, ServiceError
@@ -23,6 +24,7 @@ from .queries import (
     LEVEL_ORDER_LATEST,
     AlarmFilter,
     alarm_counts,
+    alarm_place,
     alarm_towns,
     alarms,
     alarms_by_station,
@@ -30,15 +32,17 @@ from .queries import (
     chart_thresholds,
     dead_letters,
     latest_values,
+    open_alarms_by_group,
     order_alarms,
     sensor_by_pk,
     station_groups,
     station_level_counts,
     visible_station,
 )
-from .services import acknowledge_alarm, close_alarm
+from .services import acknowledge_alarm, acknowledge_station_alarms, close_alarm
 
-__all__ = ["latest_page", "alarm_page", "acknowledge_view", "close_view", "sensor_page", "dead_letter_page"]
+__all__ = ["latest_page", "alarm_page", "acknowledge_view", "close_view", "acknowledge_station_view", "sensor_page",
+           "dead_letter_page"]
 
 PAGE_SIZE = 50
 
@@ -110,10 +114,16 @@ def _alarm_rows(request, qs, values) -> tuple:
 
 
 def _station_rows(request, flt, values) -> tuple:
-    """The per-station view: one page of stations, grouped and counted by the database."""
+    """The per-station view: one page of stations, grouped and counted by the database; on the rows the user may
+    write, the open alarms 确认全部 would acknowledge (all of the station's, whatever the filters)."""
     page = Paginator(alarms_by_station(request.user, flt, values["sort"]), PAGE_SIZE).get_page(
         request.GET.get("page"))
-    return page, station_groups(request.user, list(page.object_list), flt)
+    rows = station_groups(request.user, list(page.object_list), flt)
+    writable = [g["group"] for g in rows if can_write_region(request.user, g["region"])]
+    to_acknowledge = open_alarms_by_group(request.user, writable)
+    for g in rows:
+        g["to_acknowledge"] = to_acknowledge.get(g["group"], [])
+    return page, rows
 
 
 @login_required
@@ -147,7 +157,7 @@ def alarm_page(request):
         "statuses": [("active", _("未关闭")), *[(s.value, s.label) for s in AlarmStatus], ("all", _("全部"))],
         "levels": [(v.value, v.label) for v in Level], "kinds": list(AlarmKind.choices),
         "rules": list(Rule.choices), "towns": list(alarm_towns(request.user)),
-        "stream_url": reverse("core:event_stream"), "here": here,
+        "stream_url": reverse("core:event_stream"), "here": here, "api_root": reverse("api:api-root"),
         **_tabs(request, "alarms"),
     }
     if request.GET.get("fragment") == "1":
@@ -189,6 +199,26 @@ def acknowledge_view(request, pk: int):
 def close_view(request, pk: int):
     if _act(request, pk, close_alarm):
         messages.success(request, _("告警已关闭"))
+    return _back(request)
+
+
+@login_required
+@require_POST
+def acknowledge_station_view(request, key: str):
+    """确认全部 on the per-station view, without JavaScript (alarms.js posts the same form to the API and stays
+    on the page). `seen` is the guard the page drew: "id:level" of each open alarm, space-separated."""
+    place = alarm_place(request.user, key)
+    seen = [tuple(token.partition(":")[::2]) for token in request.POST.get("seen", "").split()]
+    try:
+        n = acknowledge_station_alarms(request.user, place, request.POST.get("note", ""), seen=seen)
+        messages.success(request, ngettext("已确认 %(name)s 的 %(n)d 条告警", "已确认 %(name)s 的 %(n)d 条告警", n) % {
+            "name": place.name, "n": n})
+    except ServiceError as exc:
+        for msgs in exc.errors.values():
+            for msg in msgs:
+                messages.error(request, str(msg))  # in the page's language
+    except ScopeError as exc:
+        messages.error(request, str(exc.message))
     return _back(request)
 
 

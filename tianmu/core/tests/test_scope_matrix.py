@@ -42,7 +42,8 @@ def outside_objects(records, world) -> dict[str, str]:
     alarm = Alarm.objects.create(rule="rain_3h", metric="rain_3h", sensor=sensor, station=sensor.station,
                                  region=sensor.region, level=Level.RED, peak_level=Level.RED, value=120,
                                  threshold=100)
-    return {"code": sensor.code, "alarm_id": str(alarm.pk), "action": "acknowledge"}
+    # key: a per-station alarm group, here the stand-alone sensor's (the record kind's example has no station).
+    return {"code": sensor.code, "alarm_id": str(alarm.pk), "action": "acknowledge", "key": sensor.code}
 
 
 def concrete_urls(records, world, skipped: list | None = None):
