@@ -23,6 +23,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def backend_cpu(connection) -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend process (a local server only, read
+    from /proc), or None: the database's share of a request, which runs on the same cores under load."""
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("paths", nargs="+", help="request paths, e.g. /api/v1/hazards/?page_size=50")
@@ -69,16 +84,18 @@ def main(argv=None) -> int:
 
             with connection.execute_wrapper(count):
                 client.get(path)
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, d0 = time.perf_counter(), time.process_time(), backend_cpu(connection)
             for _ in range(args.repeat):
                 client.get(path)
             wall = (time.perf_counter() - t0) / args.repeat * 1000
             cpu = (time.process_time() - c0) / args.repeat * 1000
+            d1 = backend_cpu(connection)
+            db_cpu = f", {(d1 - d0) / args.repeat * 1000:.2f} ms CPU in the database server" if d0 is not None else ""
             profiler = Profiler(interval=0.0005)
             with profiler:
                 for _ in range(args.repeat):
                     client.get(path)
-            print(f"\n=== {path}: {wall:.1f} ms/request wall, {cpu:.1f} ms CPU in this process (unprofiled), "
+            print(f"\n=== {path}: {wall:.1f} ms/request wall, {cpu:.2f} ms CPU in this process (unprofiled){db_cpu}, "
                   f"{len(queries)} SQL queries, {len(resp.content) / 1024:.0f} KiB")
             if args.sql:
                 for q in queries:
