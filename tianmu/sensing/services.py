@@ -528,7 +528,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
     book = ThresholdBook(sensors, directory.thresholds() if known else None)
     active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
         sensor_id__in=ids, status__in=ACTIVE_STATUSES).select_related("sensor", "station", "region")
-        .defer("region__boundary")}
+        .defer("region__boundary").order_by("pk")}  # locked in id order, like every batch of alarms
     rules_of: dict[int, set[str]] = {}
     for (sid, rule), a in active.items():
         if a.kind == AlarmKind.THRESHOLD:
@@ -585,7 +585,7 @@ def check_no_data(*, now: datetime | None = None) -> int:
         sensors = Sensor.objects.select_related("station", "region").in_bulk([sid for sid, _g, _t in stale])
         active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
             sensor_id__in=list(sensors), rule=Rule.NO_DATA, status__in=ACTIVE_STATUSES).select_related(
-            "sensor", "station", "region")}
+            "sensor", "station", "region").defer("region__boundary").order_by("pk")}
         for sid, gap, limit in stale:
             opened += _fault(sensors[sid], Rule.NO_DATA, active, value=round(gap), threshold=limit, at=now, now=now)
     return opened
