@@ -38,7 +38,7 @@ from django.utils import timezone
 from .choices import SensorType, StationType
 from .conf import conf
 from .models import Sensor
-from .services import ingest_messages
+from .services import IngestOutcome, ingest_messages
 
 __all__ = ["FED", "CATCH_UP", "GRID_EPOCH", "FeedSensor", "FeedReport", "grid_times", "load_sensors", "dry_level",
            "next_value", "tick"]
@@ -81,13 +81,10 @@ class FeedSensor:
 
 
 @dataclass
-class FeedReport:
-    sensors: int = 0  # sensors that had reports due
-    readings: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
-    alarm_changes: int = 0
+class FeedReport(IngestOutcome):
+    """What a tick did: the ingest outcomes of its batches summed, and how many sensors had reports due."""
+
+    sensors: int = 0
 
 
 def grid_times(newest: datetime, interval_s: int, now: datetime) -> list[datetime]:
@@ -178,11 +175,7 @@ def _message(s: FeedSensor, times: list[datetime], prefix: str) -> tuple[str, by
 
 
 def _send(messages: list[tuple[str, bytes]], now: datetime, prefix: str, report: FeedReport) -> None:
-    outcome = ingest_messages(messages, prefix=prefix, now=now)
-    report.stored += outcome.stored
-    report.duplicates += outcome.duplicates
-    report.dead_letters += outcome.dead_letters
-    report.alarm_changes += outcome.alarm_changes
+    report.add(ingest_messages(messages, prefix=prefix, now=now))
 
 
 def tick(now: datetime | None = None, *, prefix: str | None = None) -> FeedReport:
@@ -199,7 +192,6 @@ def tick(now: datetime | None = None, *, prefix: str | None = None) -> FeedRepor
         topic, body, n = _message(s, times, prefix)
         batch.append((topic, body))
         report.sensors += 1
-        report.readings += n
         size += n
         if size >= BATCH_READINGS:
             _send(batch, now, prefix, report)

@@ -70,12 +70,11 @@ class QueuedMessage:
 
 
 @dataclass
-class WorkerStats:
+class WorkerStats(IngestOutcome):
+    """What the worker did since it started: its batches' outcomes summed."""
+
     batches: int = 0
     messages: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
 
 
 class IngestWorker:
@@ -204,8 +203,7 @@ class IngestWorker:
                         part = self.process([msg])
                         if part is None:
                             return None
-                        for name in ("readings", "stored", "duplicates", "dead_letters", "alarm_changes"):
-                            setattr(outcome, name, getattr(outcome, name) + getattr(part, name))
+                        outcome.add(part)
                     return outcome
                 outcome = self._dead_letter(batch[0], exc)
                 if outcome is None:
@@ -214,9 +212,7 @@ class IngestWorker:
         self._ack(batch)
         self.stats.batches += 1
         self.stats.messages += len(batch)
-        self.stats.stored += outcome.stored
-        self.stats.duplicates += outcome.duplicates
-        self.stats.dead_letters += outcome.dead_letters
+        self.stats.add(outcome)
         return outcome
 
     def _dead_letter(self, msg: QueuedMessage, exc: Exception) -> IngestOutcome | None:

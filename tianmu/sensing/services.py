@@ -13,7 +13,7 @@ import io
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from django.db import transaction
@@ -125,9 +125,8 @@ class SensorDirectory:
         return {code: known[code] for code in codes if code in known}
 
     def thresholds(self) -> list[Threshold]:
-        """Every threshold row, as of the last check (ingest calls by_code first in the same transaction)."""
-        state = self._state
-        return state[2] if state is not None else self._current()[2]
+        """Every threshold row (the directory is checked for changes first)."""
+        return self._current()[2]
 
 
 directory = SensorDirectory()
@@ -165,13 +164,17 @@ def _check(parsed: list[ParsedReading], *, actor=None) -> _Checked:
 
 @dataclass
 class IngestOutcome:
-    """What one batch did."""
+    """What one batch did (summed over batches by the worker's and the demo feed's reports)."""
 
     readings: int = 0
     stored: int = 0
     duplicates: int = 0
     dead_letters: int = 0
     alarm_changes: int = 0
+
+    def add(self, other: IngestOutcome) -> None:
+        for f in fields(IngestOutcome):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def _store(accepted: list[tuple[Sensor, ParsedReading]], received_at: datetime) -> list:
@@ -525,7 +528,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
     sensors = [known[sid] for sid in sorted(evaluated) if sid in known]  # a fixed order: alarms lock in it
     latest = SensorLatest.objects.in_bulk([s.pk for s in sensors])
     evaluations = compute_metrics(sensors, latest)
-    book = ThresholdBook(sensors, directory.thresholds() if known else None)
+    book = ThresholdBook(sensors, directory.thresholds())
     active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
         sensor_id__in=ids, status__in=ACTIVE_STATUSES).select_related("sensor", "station", "region")
         .defer("region__boundary").order_by("pk")}  # locked in id order, like every batch of alarms

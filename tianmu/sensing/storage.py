@@ -169,6 +169,14 @@ def _ts_adapter():
     return connection.ops.adapt_datetimefield_value
 
 
+def _merge(table: str, least: str, greatest: str) -> str:
+    """The SET clause folding a bucket's new count, sum, minimum and maximum into an aggregate row (hourly and
+    daily, PostgreSQL's one-statement store and the other databases' upserts alike)."""
+    return (f"readings = {table}.readings + excluded.readings, total = {table}.total + excluded.total, "
+            f"minimum = {least}({table}.minimum, excluded.minimum), "
+            f"maximum = {greatest}({table}.maximum, excluded.maximum)")
+
+
 # PostgreSQL: store the incoming rows that are new, and fold exactly those into the hourly and daily aggregates
 # and the latest values, in one statement. Hours are UTC; rows are grouped and ordered by key, so concurrent workers
 # take row locks in the same order. It answers with the positions of the rows that were already stored (usually
@@ -184,17 +192,13 @@ WITH new AS (
     SELECT sensor_id, date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*), sum(value),
            min(value), max(value)
     FROM new GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (sensor_id, hour) DO UPDATE SET
-        readings = {HOURLY}.readings + excluded.readings, total = {HOURLY}.total + excluded.total,
-        minimum = LEAST({HOURLY}.minimum, excluded.minimum), maximum = GREATEST({HOURLY}.maximum, excluded.maximum)
+    ON CONFLICT (sensor_id, hour) DO UPDATE SET {_merge(HOURLY, "LEAST", "GREATEST")}
 ), daily AS (
     INSERT INTO {DAILY} (sensor_id, day, readings, total, minimum, maximum)
     SELECT sensor_id, ((ts AT TIME ZONE %s) - %s::int * interval '1 hour')::date, count(*), sum(value),
            min(value), max(value)
     FROM new GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (sensor_id, day) DO UPDATE SET
-        readings = {DAILY}.readings + excluded.readings, total = {DAILY}.total + excluded.total,
-        minimum = LEAST({DAILY}.minimum, excluded.minimum), maximum = GREATEST({DAILY}.maximum, excluded.maximum)
+    ON CONFLICT (sensor_id, day) DO UPDATE SET {_merge(DAILY, "LEAST", "GREATEST")}
 ), latest AS (
     INSERT INTO {LATEST} (sensor_id, ts, value, received_at, alarm_level)
     SELECT DISTINCT ON (sensor_id) sensor_id, ts, value, %s, '' FROM new ORDER BY sensor_id, ts DESC
@@ -260,9 +264,7 @@ def _upsert_buckets(rows: list[StoredReading], table: str, column: str, bucket, 
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
     sql = (f"INSERT INTO {table} (sensor_id, {column}, readings, total, minimum, maximum) "
            f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (sensor_id, {column}) DO UPDATE SET "
-           f"readings = {table}.readings + excluded.readings, total = {table}.total + excluded.total, "
-           f"minimum = {least}({table}.minimum, excluded.minimum), "
-           f"maximum = {greatest}({table}.maximum, excluded.maximum)")
+           + _merge(table, least, greatest))
     params = [(sid, adapt(key), n, total, lo, hi) for (sid, key), (n, total, lo, hi) in sorted(buckets.items())]
     with connection.cursor() as cur:
         cur.executemany(sql, params)

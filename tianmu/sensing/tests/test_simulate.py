@@ -59,6 +59,7 @@ def series(storm, steps):
 
 
 def test_storm_is_deterministic_and_heaviest_in_the_west(storm_net):
+    # Simulated time only (72 five-minute steps of a seeded storm): nothing here reads a clock.
     sensors = simulate.load_sensors()
     one = series(simulate.Typhoon(sensors, duration=6 * H, seed=1), 72)
     assert one == series(simulate.Typhoon(sensors, duration=6 * H, seed=1), 72)
@@ -89,7 +90,8 @@ def test_timeline_catches_up_with_the_clock_and_follows_stored_data():
 
 
 def test_paced_run_never_sends_readings_from_the_future(storm_net):
-    """With a fake clock: speed 60 takes duration/60 of real time, and no reading is stamped ahead of it."""
+    """With a fake clock (no real time passes or is measured): speed 60 takes duration/60 of the fake clock,
+    and no reading is stamped ahead of it."""
     t = {"now": 0.0}
     wall0 = timezone.now() + timedelta(days=2)  # far from the stored history
     sent = []
