@@ -1,13 +1,8 @@
-"""The API at /api/v1/: the core routes, the command map, and one router per registered record kind."""
+"""The API at /api/v1/: the routers every installed app declares (core.plugins.api_routers)."""
 
-from tianmu.commandmap.api import router as map_router
-from tianmu.core.api import build_api, core_router
-from tianmu.core.registry.api import record_routers
-from tianmu.sensing.api import router as sensing_router
+from tianmu.core.api import build_api
+from tianmu.core.plugins import api_routers
 
 api = build_api()
-api.add_router("/", core_router)
-api.add_router("/map", map_router)
-api.add_router("/sensing", sensing_router)
-for prefix, router in record_routers():
+for prefix, router in api_routers():
     api.add_router(prefix, router)

@@ -148,7 +148,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "commandmap:index"
+LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
 # Login throttling (django-axes): lock a username+IP after 5 failures for 15 minutes.
@@ -245,25 +245,5 @@ LOGGING = {
     },
 }
 
-# Sensing (tianmu.sensing): MQTT ingest, rules and alarms — see docs/sensing.md. Values marked [U] are
-# unverified defaults a district should confirm; every one can be changed here or by environment variable.
-# Fixed client id = the broker keeps our session. Set it in production; empty means "tianmu-ingest-" + a hash
-# of the database, so two checkouts or test runs sharing one broker never take each other's messages.
-SENSING_MQTT_CLIENT_ID = os.environ.get("TIANMU_MQTT_CLIENT_ID", "")
-SENSING_MQTT_TOPIC_PREFIX = os.environ.get("TIANMU_MQTT_TOPIC_PREFIX", "tianmu/v1")
-SENSING_MQTT_SHARE_GROUP = os.environ.get("TIANMU_MQTT_SHARE_GROUP", "")  # e.g. "ingest" for several workers
-SENSING_BATCH_MAX_READINGS = int(os.environ.get("TIANMU_INGEST_BATCH", "500"))
-SENSING_BATCH_MAX_WAIT_MS = int(os.environ.get("TIANMU_INGEST_WAIT_MS", "200"))
-SENSING_MAX_FUTURE_SECONDS = 600  # readings stamped further ahead than this (device clock) are refused
-SENSING_DAY_START_HOUR = 8  # daily aggregates run 08:00–08:00 local time, the hydrological day [U]
-SENSING_API_K = float(os.environ.get("TIANMU_API_K", "0.85"))  # antecedent rainfall decay K, 0.85–0.95 [U]
-SENSING_API_DAYS = 15  # days summed into the antecedent precipitation index
-SENSING_SOIL_DRY_BELOW = 15.0  # P_a (mm) below which soil counts as dry [U]
-SENSING_SOIL_WET_FROM = 40.0  # P_a (mm) from which soil counts as wet [U]
-SENSING_HYSTERESIS_MARGIN = 0.1  # de-escalate only below (1 - margin) × threshold …
-SENSING_DEESCALATE_AFTER = 3  # … for this many consecutive evaluations
-SENSING_HYSTERESIS_BANDS = {"water_level": 0.2}  # metres: a water level is an elevation, 10 % would be metres [U]
-SENSING_NO_DATA_INTERVALS = 3  # no data for this many reporting intervals → device-fault alarm
-SENSING_STUCK_READINGS = {"water_level": 24, "soil_moisture": 48}  # identical readings in a row → fault [U]
-SENSING_FAULT_LEVELS = {"no_data": "yellow", "stuck": "blue", "out_of_range": "blue"}
-TIANMU_WORKERS = {"ingest": ["ingest"]}  # supervised by `tianmu run`
+# Apps declare their own settings with defaults on their AppConfig (core.plugins.TianmuApp.settings, read
+# with core.plugins.setting): set any of them here or through the environment variables those defaults read.

@@ -1,9 +1,12 @@
+"""Root URLconf: Django's own pages, the API, and the page URLs every installed app declares."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from tianmu.api import api
+from tianmu.core.plugins import url_includes
 from tianmu.core.registry.admin import register_record_admins
 
 # Every declared record kind gets its admin here, once all apps are loaded (no per-app admin.py needed).
@@ -16,10 +19,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
-    path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+    path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False), name="api_docs"),
     path("favicon.ico", RedirectView.as_view(url="/static/core/favicon.svg", permanent=True)),
-    path("r/", include("tianmu.core.registry.urls")),
-    path("sensing/", include("tianmu.sensing.urls")),
-    path("", include("tianmu.core.urls")),
-    path("", include("tianmu.commandmap.urls")),
+    *(path(prefix, include(module)) for prefix, module in url_includes()),
 ]

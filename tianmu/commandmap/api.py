@@ -1,6 +1,6 @@
 """The command map's data: layer list, compact map features, the statistics panel and cross-kind search.
 
-Mounted at /api/v1/map/. Every read goes through `visible()` so a town's staff see only their town, while the
+Mounted at /api/v1/map/ (apps may mount overlay data there too, e.g. sensing's /map/sensors). Every read goes through `visible()` so a town's staff see only their town, while the
 district and leaders see everything. Authentication is inherited from the API (session or bearer token).
 """
 
@@ -11,12 +11,8 @@ from ninja import Router, Schema
 
 from tianmu.core.registry.kinds import kinds
 from tianmu.core.registry.queries import RecordFilter, apply_filter, map_features, statistics, visible
-from tianmu.sensing.queries import map_alarm_rows, map_sensor_rows
 
 __all__ = ["router", "map_kinds", "search_records", "kind_statistics"]
-
-SENSOR_FIELDS = ["id", "lon", "lat", "name", "code", "type", "value", "unit", "observed_at", "alarm_level", "station",
-                 "region"]
 
 router = Router(tags=["map · 一张图"])
 
@@ -128,24 +124,3 @@ def search_records(actor, q: str, limit: int = SEARCH_LIMIT) -> list[dict]:
             summary="Search every map layer by code, name or address (up to 20 matches, best first)")
 def search(request, q: str = ""):
     return search_records(request.auth, q)
-
-
-# ---- monitoring (sensing) ------------------------------------------------------------------------------------
-
-@router.get("/sensors", summary="Monitoring layer: every visible sensor as a compact row with its latest value and "
-                                "current alarm level (fields listed in `fields`)")
-def sensor_layer(request):
-    features = map_sensor_rows(request.auth)
-    levels: dict[str, int] = {}
-    for row in features:
-        levels[row[9] or "none"] = levels.get(row[9] or "none", 0) + 1
-    return {"fields": SENSOR_FIELDS, "features": features, "levels": levels}
-
-
-@router.get("/alarms", summary="Open and acknowledged alarms the caller may see, most severe first (at most 2000)")
-def alarm_layer(request):
-    rows = map_alarm_rows(request.auth)
-    levels: dict[str, int] = {}
-    for row in rows:
-        levels[row["level"]] = levels.get(row["level"], 0) + 1
-    return {"count": len(rows), "levels": levels, "alarms": rows}

@@ -1,4 +1,6 @@
-"""The command map page (首页/一张图). Everything on it is drawn in the browser from the API."""
+"""The command map page (首页/一张图). Everything on it is drawn in the browser from the API: the record kinds'
+layers by map.js, and the overlays installed apps declare (core.plugins.MapLayer) by their own scripts, each
+reading its config from a JSON block `map-layer-<key>`."""
 
 from __future__ import annotations
 
@@ -8,13 +10,12 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
-from tianmu.sensing.choices import Level
+from tianmu.core.plugins import map_layers, resolve
 
 # Layers switched on when the page opens; the rest are one click away.
 DEFAULT_LAYERS = ["shelters", "teams", "warehouses", "hazards"]
 # The record detail page; `{slug}` and `{id}` are filled in by the map script.
 RECORD_URL = "/r/{slug}/{id}/"
-SENSOR_URL = "/sensing/sensors/{id}/"  # a sensor's chart page
 DEFAULT_ZOOM = 10
 
 
@@ -44,17 +45,6 @@ def map_labels() -> dict[str, str]:
         "items": _("处"),
         "town": _("镇街"),
         "village": _("村社"),
-        # 监测预警 layers (commandmap/sensing.js)
-        "sensor_chart": _("监测曲线"),
-        "no_alarm": _("无告警"),
-        "observed": _("观测"),
-        "no_reading": _("暂无数据"),
-        "threshold": _("阈值"),
-        "acknowledged": _("已确认"),
-        "cleared": _("条件已解除"),
-        "no_alarms": _("当前没有未关闭的告警"),
-        "more_alarms": _("另有 {n} 条,见告警列表"),
-        "levels": {v: str(label) for v, label in Level.choices},
     }
 
 
@@ -71,10 +61,11 @@ def index(request):
         "mapApi": root + "map/",
         "boundariesApi": root + "regions/boundaries",
         "recordUrl": RECORD_URL,
-        "sensorUrl": SENSOR_URL,
-        "alarmsPage": reverse("sensing:alarms"),
         "eventsUrl": reverse("core:event_stream"),
         "defaultLayers": DEFAULT_LAYERS,
         "labels": map_labels(),
     }
-    return render(request, "commandmap/index.html", {"map_config": config})
+    layers = [{"key": layer.key, "panel": layer.panel, "scripts": layer.scripts, "styles": layer.styles,
+               "config": resolve(layer.config)(request) if layer.config else {}, "config_id": f"map-layer-{layer.key}"}
+              for layer in map_layers()]
+    return render(request, "commandmap/index.html", {"map_config": config, "layers": layers})

@@ -1,8 +1,20 @@
-from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+from . import plugins
 
-class CoreConfig(AppConfig):
+
+class CoreConfig(plugins.TianmuApp):
+    """The base layer: regions, users, scope, events, the record-kind framework (its pages at /r/ and one API
+    router per declared kind) and the pages every app shares."""
+
     name = "tianmu.core"
     label = "core"
     verbose_name = _("基础")
+    api = [("/", "tianmu.core.api:core_router"), "tianmu.core.registry.api:record_routers"]
+    urls = [("r/", "tianmu.core.registry.urls"), ("", "tianmu.core.urls")]
+    menu = [
+        plugins.MenuItem(_("基础数据"), "", order=20, key="records"),
+        plugins.MenuItem(_("动态"), "core:events", order=40),
+        plugins.MenuItem(_("接口文档"), "api_docs", order=90),
+        plugins.MenuItem(_("管理后台"), "admin:index", staff=True, order=95),
+    ]

@@ -1,13 +1,34 @@
-"""Template context shared by every page: navigation of the registered record kinds, map settings."""
+"""Template context shared by every page: the menu the installed apps declare, map settings."""
 
 from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+
+def _menu(request) -> list[dict]:
+    """The top menu for this user: every app's MenuItem it may see; the "records" entry opens onto the
+    declared record kinds."""
+    from .plugins import menu_for
+    from .registry.kinds import kinds
+
+    user = getattr(request, "user", None)
+    out = []
+    for item in menu_for(user):
+        entry = {"key": item.key, "label": item.label, "href": "", "children": []}
+        if item.key == "records":
+            entry["children"] = [{"label": k.verbose_name_plural(), "href": reverse("records:list", args=[k.slug]),
+                                  "color": k.color} for k in kinds()]
+        else:
+            try:
+                entry["href"] = reverse(item.url)
+            except NoReverseMatch:
+                continue
+        out.append(entry)
+    return out
 
 
 def platform(request):
-    from .registry.kinds import kinds
-
     return {
-        "record_kinds": [{"slug": k.slug, "name": k.verbose_name_plural(), "color": k.color} for k in kinds()],
+        "menu": _menu(request) if getattr(getattr(request, "user", None), "is_authenticated", False) else [],
         "tile_url": settings.TILE_URL,
         "tile_attribution": settings.TILE_ATTRIBUTION,
         "district_name": settings.TIANMU["DISTRICT_NAME"],

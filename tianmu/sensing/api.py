@@ -29,6 +29,8 @@ from .queries import (
     dead_letters,
     hourly,
     latest_values,
+    map_alarm_rows,
+    map_sensor_rows,
     parse_time,
     readings,
     sensor_for,
@@ -44,9 +46,14 @@ from .services import (
     submit_readings,
 )
 
-__all__ = ["router"]
+__all__ = ["router", "map_router"]
 
 router = Router(tags=["sensing · 监测感知"])
+# The command map's monitoring overlays, mounted beside the map's own data at /api/v1/map/.
+map_router = Router(tags=["map · 一张图"])
+
+SENSOR_FIELDS = ["id", "lon", "lat", "name", "code", "type", "value", "unit", "observed_at", "alarm_level", "station",
+                 "region"]
 
 MAX_PAGE_SIZE = 500
 
@@ -441,3 +448,24 @@ def threshold_put(request, payload: ThresholdIn):
                         levels={k: getattr(payload, k) for k in ("blue", "yellow", "orange", "red")},
                         enabled=payload.enabled, source=payload.source)
     return _threshold(obj)
+
+
+# ---- the command map's monitoring overlays -------------------------------------------------------------------
+
+@map_router.get("/sensors", summary="Monitoring layer: every visible sensor as a compact row with its latest value "
+                                    "and current alarm level (fields listed in `fields`)")
+def sensor_layer(request):
+    features = map_sensor_rows(request.auth)
+    levels: dict[str, int] = {}
+    for row in features:
+        levels[row[9] or "none"] = levels.get(row[9] or "none", 0) + 1
+    return {"fields": SENSOR_FIELDS, "features": features, "levels": levels}
+
+
+@map_router.get("/alarms", summary="Open and acknowledged alarms the caller may see, most severe first (at most 2000)")
+def alarm_layer(request):
+    rows = map_alarm_rows(request.auth)
+    levels: dict[str, int] = {}
+    for row in rows:
+        levels[row["level"]] = levels.get(row["level"], 0) + 1
+    return {"count": len(rows), "levels": levels, "alarms": rows}

@@ -1,11 +1,28 @@
-from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+from tianmu.core import plugins
 
-class SensingConfig(AppConfig):
+from .conf import DEFAULTS
+
+
+class SensingConfig(plugins.TianmuApp):
+    """The sensing network (监测感知): stations and sensors, readings over MQTT and HTTP, rules, alarms."""
+
     name = "tianmu.sensing"
     label = "sensing"
     verbose_name = _("监测感知")
-
-    def ready(self):
-        from . import kinds  # noqa: F401 - registers the station and sensor record kinds
+    declarations = ("kinds",)
+    api = [("/sensing", "tianmu.sensing.api:router"), ("/map", "tianmu.sensing.api:map_router")]
+    urls = [("sensing/", "tianmu.sensing.urls")]
+    menu = [plugins.MenuItem(_("监测预警"), "sensing:alarms", order=30, key="sensing")]
+    map_layers = [plugins.MapLayer("sensing", panel="sensing/map_panel.html", scripts=("sensing/map.js",),
+                                   styles=("sensing/map.css",), config="tianmu.sensing.views:map_layer_config",
+                                   order=10)]
+    demo_steps = [
+        plugins.DemoStep("sensing.network", "tianmu.sensing.demo:build_network", after=("registry.records",)),
+        plugins.DemoStep("sensing.storm", "tianmu.sensing.simulate:demo_storm_step", after=("sensing.network",),
+                         phase="replay"),
+    ]
+    workers = {"ingest": ["ingest"]}
+    matrix = "tianmu.sensing.tests.matrix:matrix_objects"
+    settings = DEFAULTS

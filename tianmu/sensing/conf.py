@@ -1,23 +1,29 @@
-"""Sensing settings with their defaults. Every tunable lives in settings.py's "# Sensing" block; values marked
-[U] in docs/sensing.md are unverified defaults that a district should confirm."""
+"""Sensing settings with their defaults, declared on SensingConfig (core.plugins): set any of them in
+settings.py, or the environment variables named here. Values marked [U] in docs/sensing.md are unverified
+defaults that a district should confirm."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 
 from django.conf import settings
+
+from tianmu.core.plugins import setting
 
 __all__ = ["conf", "DEFAULTS", "mqtt_client_id"]
 
 DEFAULTS = {
     # MQTT
-    "SENSING_MQTT_CLIENT_ID": "",
-    "SENSING_MQTT_TOPIC_PREFIX": "tianmu/v1",
-    "SENSING_MQTT_SHARE_GROUP": "",
+    # Fixed client id = the broker keeps our session. Set it in production; empty means "tianmu-ingest-" + a
+    # hash of the database, so two checkouts or test runs sharing one broker never take each other's messages.
+    "SENSING_MQTT_CLIENT_ID": os.environ.get("TIANMU_MQTT_CLIENT_ID", ""),
+    "SENSING_MQTT_TOPIC_PREFIX": os.environ.get("TIANMU_MQTT_TOPIC_PREFIX", "tianmu/v1"),
+    "SENSING_MQTT_SHARE_GROUP": os.environ.get("TIANMU_MQTT_SHARE_GROUP", ""),  # e.g. "ingest" for several workers
     "SENSING_MQTT_KEEPALIVE": 30,
     # Batching: flush after this many readings, or when the oldest queued message has waited this long.
-    "SENSING_BATCH_MAX_READINGS": 500,
-    "SENSING_BATCH_MAX_WAIT_MS": 200,
+    "SENSING_BATCH_MAX_READINGS": int(os.environ.get("TIANMU_INGEST_BATCH", "500")),
+    "SENSING_BATCH_MAX_WAIT_MS": int(os.environ.get("TIANMU_INGEST_WAIT_MS", "200")),
     "SENSING_MAX_PAYLOAD_BYTES": 1_000_000,
     "SENSING_MAX_BATCH_READINGS": 5000,
     # A reading more than this far in the future (device clock) is refused.
@@ -25,7 +31,7 @@ DEFAULTS = {
     # Daily aggregates: the observation day starts at this local hour (hydrological day 08:00–08:00) [U].
     "SENSING_DAY_START_HOUR": 8,
     # Antecedent precipitation index P_a,t+1 = K·(P_a,t + P_t), K typically 0.85–0.95 [U].
-    "SENSING_API_K": 0.85,
+    "SENSING_API_K": float(os.environ.get("TIANMU_API_K", "0.85")),
     "SENSING_API_DAYS": 15,
     # Soil state from P_a (mm) [U]: dry below the first value, wet from the second.
     "SENSING_SOIL_DRY_BELOW": 15.0,
@@ -44,8 +50,8 @@ DEFAULTS = {
 
 
 def conf(name: str):
-    """A sensing setting, falling back to its default."""
-    return getattr(settings, name, DEFAULTS[name])
+    """A sensing setting: settings.py first, then its default here."""
+    return setting(name, DEFAULTS[name])
 
 
 def mqtt_client_id() -> str:

@@ -42,7 +42,7 @@ from .queries import (
 from .services import acknowledge_alarm, acknowledge_station_alarms, close_alarm
 
 __all__ = ["latest_page", "alarm_page", "acknowledge_view", "close_view", "acknowledge_station_view", "sensor_page",
-           "dead_letter_page"]
+           "dead_letter_page", "map_layer_config"]
 
 PAGE_SIZE = 50
 
@@ -256,3 +256,27 @@ def dead_letter_page(request):
     return render(request, "sensing/dead_letters.html", {
         "page": page, "rows": rows, "source": source or "", "sources": sources, **_tabs(request, "dead_letters"),
     })
+
+
+def map_layer_config(request) -> dict:
+    """The command map's monitoring overlays (sensing/map.js, declared on SensingConfig): endpoints, links and
+    texts, translated on the server so the overlay follows the chosen language."""
+    return {
+        "mapApi": reverse("api:api-root") + "map/",
+        "sensorUrl": "/sensing/sensors/{id}/",  # a sensor's chart page
+        "alarmsPage": reverse("sensing:alarms"),
+        "eventsUrl": reverse("core:event_stream"),
+        "labels": {
+            "load_failed": _("加载失败,请刷新重试"),
+            "sensor_chart": _("监测曲线"),
+            "no_alarm": _("无告警"),
+            "observed": _("观测"),
+            "no_reading": _("暂无数据"),
+            "threshold": _("阈值"),
+            "acknowledged": _("已确认"),
+            "cleared": _("条件已解除"),
+            "no_alarms": _("当前没有未关闭的告警"),
+            "more_alarms": _("另有 {n} 条,见告警列表"),
+            "levels": {v: str(label) for v, label in Level.choices},
+        },
+    }

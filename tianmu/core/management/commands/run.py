@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from tianmu.core.plugins import workers as declared_workers
+
 
 class Command(BaseCommand):
     help = "Run the web server (uvicorn) and background workers, restarting any that die."
@@ -77,10 +79,10 @@ class Command(BaseCommand):
 
 
 def extra_workers(*, demo_feed: bool = False) -> dict[str, list[str]]:
-    """Workers contributed by apps (e.g. sensor ingest): settings.TIANMU_WORKERS maps name → command args. With
-    `demo_feed` (only `tianmu demo` asks), also the demo network's quiet-weather feed: it invents readings."""
-    workers = {name: [sys.executable, "-m", "tianmu.cli", *args]
-               for name, args in getattr(settings, "TIANMU_WORKERS", {}).items()}
+    """Workers the installed apps declare (core.plugins: TianmuApp.workers, e.g. sensor ingest), name → command
+    args. With `demo_feed` (only `tianmu demo` asks), also the demo network's quiet-weather feed: it invents
+    readings."""
+    workers = {name: [sys.executable, "-m", "tianmu.cli", *args] for name, args in declared_workers().items()}
     if demo_feed:
         workers["demo-feed"] = [sys.executable, "-m", "tianmu.cli", "demo_feed"]
     return workers

@@ -1,4 +1,4 @@
-"""`tianmu ingest`: the MQTT ingest worker (supervised by `tianmu run` through settings.TIANMU_WORKERS)."""
+"""`tianmu ingest`: the MQTT ingest worker (supervised by `tianmu run` as a worker SensingConfig declares)."""
 
 from __future__ import annotations
 

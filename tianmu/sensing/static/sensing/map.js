@@ -1,12 +1,13 @@
 /* 一张图 · 监测预警: sensors coloured by their current alarm level (grey = none, blue, yellow, orange, red) with the
  * latest value in the popup and a link to the sensor's chart; a ring around every sensor with open alarms and a
  * list of those alarms in the layer panel. Both layers reload when an alarm event arrives on /events/stream.
- * Data from /api/v1/map/sensors and /api/v1/map/alarms (scoped to the user). Sets body[data-sensing-ready]
+ * Data from /api/v1/map/sensors and /api/v1/map/alarms (scoped to the user); config from the JSON block
+ * map-layer-sensing (sensing.views.map_layer_config). Sets body[data-sensing-ready]
  * after the first load and counts reloads in body[data-sensing-loads]; exposes window.tianmuSensing. */
 (function () {
   "use strict";
   var tm = window.tianmuMap;
-  var cfgNode = document.getElementById("map-config");
+  var cfgNode = document.getElementById("map-layer-sensing");
   if (!tm || !cfgNode || !window.L) {
     return;
   }

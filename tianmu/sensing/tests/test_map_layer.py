@@ -92,7 +92,8 @@ def test_monitoring_layers_need_authentication(client, gauges):
 def test_map_page_loads_the_monitoring_layers(client, world, gauges):
     client.force_login(world["users"]["town_staff"])
     html = client.get("/").content.decode()
-    assert "commandmap/sensing.js" in html and 'data-sensing="sensors"' in html and 'id="alarm-list"' in html
-    config = json.loads(html.split('<script id="map-config" type="application/json">')[1].split("</script>")[0])
+    assert "sensing/map.js" in html and "sensing/map.css" in html
+    assert 'data-sensing="sensors"' in html and 'id="alarm-list"' in html
+    config = json.loads(html.split('<script id="map-layer-sensing" type="application/json">')[1].split("</script>")[0])
     assert config["sensorUrl"] == "/sensing/sensors/{id}/" and config["eventsUrl"] == "/events/stream"
     assert config["labels"]["levels"]["red"] == "红色"

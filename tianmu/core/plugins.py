@@ -1,0 +1,206 @@
+"""How an app plugs in: it declares on its AppConfig what it contributes, and core collects it.
+
+    class SensingConfig(TianmuApp):
+        name = "tianmu.sensing"
+        api = [("/sensing", "tianmu.sensing.api:router")]
+        urls = [("sensing/", "tianmu.sensing.urls")]
+        menu = [MenuItem(_("监测预警"), "sensing:alarms", order=30)]
+        map_layers = [MapLayer("sensing", panel="sensing/map_panel.html", scripts=["sensing/map.js"],
+                               config="tianmu.sensing.views:map_config")]
+        demo_steps = [DemoStep("sensing.network", "tianmu.sensing.demo.network:build_network",
+                               after=["registry.records"])]
+        workers = {"ingest": ["ingest"]}
+        settings = {"SENSING_BATCH_MAX_READINGS": 500}
+
+Contributions name their code by dotted path ("module:attribute") so an AppConfig stays light to import; they
+are resolved when core asks. The root URLconf, the API, the base template's menu, the command map, `tianmu
+demo`, `tianmu run` and settings read these collections and name no domain app (docs/architecture.md,
+"Adding an app"). Apps are visited in INSTALLED_APPS order, which is also the declared layering: an app
+may know the apps above it in the list, never those below (checked by import-linter, see pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import import_module
+
+from django.apps import AppConfig, apps
+from django.conf import settings as django_settings
+
+__all__ = ["TianmuApp", "MenuItem", "MapLayer", "DemoStep", "platform_apps", "resolve", "api_routers",
+           "url_includes", "menu_for", "map_layers", "demo_steps", "workers", "setting", "MatrixObjects",
+           "matrix_providers"]
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """An entry of the top menu. `url` is a URL name; `roles` limits who sees it (None: every signed-in user);
+    `staff` shows it only to staff users. Lower `order` comes first."""
+
+    label: str
+    url: str
+    roles: frozenset[str] | None = None
+    staff: bool = False
+    order: int = 50
+    key: str = ""
+
+    def visible_to(self, user) -> bool:
+        if user is None or not getattr(user, "is_authenticated", False):
+            return False
+        if self.staff and not user.is_staff:
+            return False
+        return self.roles is None or user.is_superuser or user.role in self.roles
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    """Overlays an app draws on the command map: `panel` is a template rendered in the layer panel (toggles,
+    legend, lists), `scripts` the static files that draw them (loaded after the map's own script, which exposes
+    `window.tianmuMap`), and `config` a dotted path to a function (request) → dict that the scripts read from
+    a JSON element with the id `map-layer-<key>`. Data endpoints belong to the app's API."""
+
+    key: str
+    panel: str
+    scripts: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    config: str = ""
+    order: int = 50
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One step of `tianmu demo`: `run` is a dotted path to a function (context) → dict of counts or None.
+    Steps run in dependency order (`after` names other steps); `phase` "build" steps run inside the one
+    transaction that creates the demo district, "replay" steps after it (e.g. a storm through the real
+    ingest path)."""
+
+    name: str
+    run: str
+    after: tuple[str, ...] = ()
+    phase: str = "build"
+
+
+class TianmuApp(AppConfig):
+    """Base AppConfig of a Tianmu app: class attributes declare what the app contributes."""
+
+    # (prefix under /api/v1, "module:router"), or "module:function" returning such pairs (routers made per kind)
+    api: list[tuple[str, str] | str] = []
+    urls: list[tuple[str, str]] = []  # (path prefix, urlconf module), in order
+    menu: list[MenuItem] = []
+    map_layers: list[MapLayer] = []
+    demo_steps: list[DemoStep] = []
+    workers: dict[str, list[str]] = {}  # name → `tianmu` command and arguments, supervised by `tianmu run`
+    settings: dict = {}  # defaults of the app's settings (read with core.plugins.setting)
+    # "module:function" (records, world) → MatrixObjects, for the authorisation matrix test.
+    matrix: str = ""
+    # Modules imported once all apps are loaded (declarations that register themselves: record kinds, …).
+    declarations: tuple[str, ...] = ()
+
+    def ready(self):
+        for module in self.declarations:
+            import_module(f"{self.name}.{module}")
+
+
+def platform_apps() -> list[TianmuApp]:
+    """Tianmu apps in INSTALLED_APPS order."""
+    return [cfg for cfg in apps.get_app_configs() if isinstance(cfg, TianmuApp)]
+
+
+def resolve(path: str):
+    """'package.module:attribute' → the object."""
+    module, _, attr = path.partition(":")
+    obj = import_module(module)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+def api_routers() -> list[tuple[str, object]]:
+    out = []
+    for app in platform_apps():
+        for entry in app.api:
+            if isinstance(entry, str):
+                out.extend(resolve(entry)())
+            else:
+                out.append((entry[0], resolve(entry[1])))
+    return out
+
+
+def url_includes() -> list[tuple[str, str]]:
+    return [pair for app in platform_apps() for pair in app.urls]
+
+
+def menu_for(user) -> list[MenuItem]:
+    items = [item for app in platform_apps() for item in app.menu if item.visible_to(user)]
+    return sorted(items, key=lambda i: i.order)
+
+
+def map_layers() -> list[MapLayer]:
+    return sorted((layer for app in platform_apps() for layer in app.map_layers), key=lambda lay: lay.order)
+
+
+def demo_steps(phase: str | None = None) -> list[DemoStep]:
+    """Every declared demo step in dependency order (ties in INSTALLED_APPS order)."""
+    steps: dict[str, DemoStep] = {}
+    for app in platform_apps():
+        for step in app.demo_steps:
+            if step.name in steps:
+                raise ValueError(f"demo step {step.name!r} declared twice")
+            steps[step.name] = step
+    sorter = graphlib.TopologicalSorter()
+    for name, step in steps.items():
+        missing = [dep for dep in step.after if dep not in steps]
+        if missing:
+            raise ValueError(f"demo step {name!r} runs after undeclared step(s) {missing}")
+        sorter.add(name, *step.after)
+    declared = list(steps)
+    ordered: list[DemoStep] = []
+    sorter.prepare()  # raises graphlib.CycleError on a cycle
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=declared.index)
+        ordered.extend(steps[n] for n in ready)
+        sorter.done(*ready)
+    return [s for s in ordered if phase is None or s.phase == phase]
+
+
+def workers() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for app in platform_apps():
+        for name, args in app.workers.items():
+            if name in out:
+                raise ValueError(f"worker {name!r} declared twice")
+            out[name] = list(args)
+    return out
+
+
+_MISSING = object()
+
+
+def setting(name: str, default=_MISSING):
+    """A setting: settings.py (environment) first, then the default its app declares."""
+    value = getattr(django_settings, name, _MISSING)
+    if value is not _MISSING:
+        return value
+    for app in platform_apps():
+        if name in app.settings:
+            return app.settings[name]
+    if default is not _MISSING:
+        return default
+    raise KeyError(f"setting {name!r} is not declared by any app")
+
+
+@dataclass
+class MatrixObjects:
+    """What an app gives the authorisation matrix: values for route parameters naming objects in the other
+    town (`params`), and checks that nothing of the app's changed after a refused write (`unchanged`:
+    callables (role) → None that assert)."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    route_params: dict[str, dict[str, str]] = field(default_factory=dict)  # route fragment → params
+    unchanged: list[Callable[[str], None]] = field(default_factory=list)
+
+
+def matrix_providers() -> Iterable[Callable]:
+    return [resolve(app.matrix) for app in platform_apps() if app.matrix]
