@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from .models import ApiToken, DeadLetter, Event, Region, User
-from .scope import scope_queryset
+from .scope import scope_q, scope_queryset
 
 admin.site.site_header = _("天目应急指挥平台 · 管理后台")
 admin.site.site_title = _("天目")
@@ -20,9 +20,7 @@ class RegionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        if request.user.is_superuser or request.user.reads_everything:
-            return qs
-        return qs.filter(code__startswith=request.user.region.code) if request.user.region_id else qs.none()
+        return qs.filter(scope_q(request.user, "code"))
 
 
 @admin.register(User)

@@ -3,7 +3,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-__all__ = ["RegionLevel", "Role", "READ_ALL_ROLES", "WRITE_ROLES"]
+__all__ = ["RegionLevel", "Role"]
 
 
 class RegionLevel(models.TextChoices):
@@ -19,10 +19,3 @@ class Role(models.TextChoices):
     VILLAGE_RESPONDER = "village_responder", _("村社应急员")
     LEADER = "leader", _("领导(只读)")
     API_CLIENT = "api_client", _("部门接口")
-
-
-# Roles that may change data inside their home region. Leaders read everything and change nothing;
-# department API clients read through the data-exchange API and write only where a later app grants it.
-WRITE_ROLES = frozenset({Role.COMMANDER, Role.ADMIN, Role.TOWN_STAFF, Role.VILLAGE_RESPONDER})
-# Roles whose reads are not limited by their home region.
-READ_ALL_ROLES = frozenset({Role.LEADER})

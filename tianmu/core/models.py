@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from .choices import READ_ALL_ROLES, WRITE_ROLES, RegionLevel, Role
+from .choices import RegionLevel, Role
 
 __all__ = ["Region", "User", "ApiToken", "Event", "EventCursor", "DeadLetter", "PlacedModel"]
 
@@ -95,11 +95,10 @@ class User(AbstractUser):
 
     @property
     def can_write(self) -> bool:
-        return self.is_active and (self.is_superuser or self.role in WRITE_ROLES)
+        """Whether the role changes data anywhere (the permission table in core/scope.py decides)."""
+        from .scope import write_prefix
 
-    @property
-    def reads_everything(self) -> bool:
-        return self.is_superuser or self.role in READ_ALL_ROLES
+        return write_prefix(self) is not None
 
 
 class ApiToken(models.Model):

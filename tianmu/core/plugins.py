@@ -93,6 +93,8 @@ class TianmuApp(AppConfig):
     demo_steps: list[DemoStep] = []
     workers: dict[str, list[str]] = {}  # name → `tianmu` command and arguments, supervised by `tianmu run`
     settings: dict = {}  # defaults of the app's settings (read with core.plugins.setting)
+    # Rows of the permission table (core/scope.py): action → {role: Grant}.
+    permissions: dict = {}
     # "module:function" (records, world) → MatrixObjects, for the authorisation matrix test.
     matrix: str = ""
     # Modules imported once all apps are loaded (declarations that register themselves: record kinds, …).

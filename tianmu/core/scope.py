@@ -1,21 +1,77 @@
-"""The one helper that decides what an actor may see and change.
+"""The one place that decides what an actor may see and do: the permission table and its checks.
 
-Every read in the platform goes through `scope_queryset` (pages, API, admin, exports, map layers) and every
-write through `check_write` (services, imports). Rules:
-  - a superuser and the leader role read everything;
-  - everyone else reads only records in their home region's subtree (codes share a prefix);
-  - only write roles change data, and only inside their home region's subtree.
+The table is role × action × region level: for each action, the roles granted it, each with a reach (their home
+region's subtree, or everywhere) and optionally the level their home region must have (e.g. only district-level
+users change the district's default thresholds). Core declares the base actions "read" and "write" below;
+apps add theirs on their AppConfig (`permissions`), and core merges them into the one table
+(`permission_table()`), which the authorisation-matrix test iterates. Nothing else in the code compares roles.
+
+Every read goes through `scope_queryset` (pages, API, admin, exports, map layers) and every change through
+`check` / `check_write` (services, imports). A superuser may do everything everywhere.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from .choices import RegionLevel, Role
 from .errors import ScopeError
 
-__all__ = ["home_code", "region_prefix", "scope_q", "scope_queryset", "can_read_region", "can_write_region", "check_write",
-           "check_read", "check_role", "write_prefix"]
+__all__ = ["Grant", "HOME", "EVERYWHERE", "DISTRICT_ONLY", "WRITERS", "CORE_PERMISSIONS", "permission_table",
+           "level_of", "action_prefix", "can", "check", "home_code", "region_prefix", "scope_q", "scope_queryset",
+           "can_read_region", "can_write_region", "check_write", "check_read", "check_role", "write_prefix"]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """How far a role may perform an action: `reach` "home" (the actor's home region and below) or "all";
+    `level`, if set, the level the actor's home region must have (district / town / village)."""
+
+    reach: str = "home"
+    level: str | None = None
+
+
+HOME = Grant()
+EVERYWHERE = Grant("all")
+DISTRICT_ONLY = Grant(level=RegionLevel.DISTRICT)
+
+# The roles that change data inside their home region.
+WRITERS = (Role.COMMANDER, Role.ADMIN, Role.TOWN_STAFF, Role.VILLAGE_RESPONDER)
+
+CORE_PERMISSIONS: dict[str, dict[str, Grant]] = {
+    # Leaders read everything; everyone else reads their home region's subtree.
+    "read": {**{role: HOME for role in Role.values}, Role.LEADER: EVERYWHERE},
+    # Leaders and department API clients change nothing through "write" (apps may grant them narrower actions).
+    "write": {role: HOME for role in WRITERS},
+    # Operations (dead letters, worker lag): district-level writers.
+    "operations": {role: DISTRICT_ONLY for role in (Role.COMMANDER, Role.ADMIN)},
+}
+
+
+@cache
+def permission_table() -> dict[str, dict[str, Grant]]:
+    """Core's actions and every installed app's (TianmuApp.permissions), as one table."""
+    from .plugins import platform_apps
+
+    table = {action: dict(grants) for action, grants in CORE_PERMISSIONS.items()}
+    for app in platform_apps():
+        for action, grants in getattr(app, "permissions", {}).items():
+            if action in table:
+                raise ValueError(f"permission {action!r} declared twice")
+            unknown = set(grants) - set(Role.values)
+            if unknown:
+                raise ValueError(f"permission {action!r} names unknown roles {sorted(unknown)}")
+            table[action] = dict(grants)
+    return table
+
+
+def level_of(code: str | None) -> str | None:
+    """The level of a region code: 6 digits district, 9 town, 12 village."""
+    return {6: RegionLevel.DISTRICT, 9: RegionLevel.TOWN, 12: RegionLevel.VILLAGE}.get(len(code or ""))
 
 
 def home_code(actor) -> str | None:
@@ -35,21 +91,51 @@ def home_code(actor) -> str | None:
     return cached[1]
 
 
-def region_prefix(actor) -> str | None:
-    """The region-code prefix an actor reads within; '' means everything, None means nothing."""
+def action_prefix(actor, action: str) -> str | None:
+    """The region-code prefix within which the actor may perform `action`: '' everywhere, None nowhere."""
     if actor is None or not getattr(actor, "is_authenticated", False) or not actor.is_active:
         return None
-    if actor.reads_everything:
+    grants = permission_table()[action]  # KeyError: an undeclared action is a programming error
+    if actor.is_superuser:
         return ""
-    return home_code(actor)
+    grant = grants.get(actor.role)
+    if grant is None:
+        return None
+    home = home_code(actor)
+    if grant.level is not None and level_of(home) != grant.level:
+        return None
+    if grant.reach == "all":
+        return ""
+    return home
+
+
+def can(actor, action: str, region=None) -> bool:
+    """May the actor perform `action` in `region` (a Region or a code; None: anywhere at all)?"""
+    prefix = action_prefix(actor, action)
+    if prefix is None:
+        return False
+    if region is None or prefix == "":
+        return True
+    code = region if isinstance(region, str) else getattr(region, "code", None)
+    return code is not None and code.startswith(prefix)
+
+
+def check(actor, action: str, region=None) -> None:
+    """Raise ScopeError unless the actor may perform `action` (in `region`, when given)."""
+    if action_prefix(actor, action) is None:
+        raise ScopeError(_("您的角色没有此项操作的权限"))
+    if region is not None and not can(actor, action, region):
+        raise ScopeError(_("该区域不在您的管辖范围内"))
+
+
+def region_prefix(actor) -> str | None:
+    """The region-code prefix an actor reads within; '' means everything, None means nothing."""
+    return action_prefix(actor, "read")
 
 
 def write_prefix(actor) -> str | None:
-    if actor is None or not getattr(actor, "is_authenticated", False) or not actor.can_write:
-        return None
-    if actor.is_superuser:
-        return ""
-    return home_code(actor)
+    """The region-code prefix an actor changes data within; None: their role changes nothing."""
+    return action_prefix(actor, "write")
 
 
 def scope_q(actor, field: str = "region") -> Q:
@@ -68,19 +154,11 @@ def scope_queryset(qs: QuerySet, actor, field: str = "region") -> QuerySet:
 
 
 def can_read_region(actor, region) -> bool:
-    prefix = region_prefix(actor)
-    if prefix is None:
-        return False
-    code = region if isinstance(region, str) else getattr(region, "code", None)
-    return prefix == "" or (code is not None and code.startswith(prefix))
+    return region is not None and can(actor, "read", region)
 
 
 def can_write_region(actor, region) -> bool:
-    prefix = write_prefix(actor)
-    if prefix is None:
-        return False
-    code = region if isinstance(region, str) else getattr(region, "code", None)
-    return prefix == "" or (code is not None and code.startswith(prefix))
+    return region is not None and can(actor, "write", region)
 
 
 def check_read(actor, region) -> None:

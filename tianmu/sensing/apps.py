@@ -1,6 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 
-from tianmu.core import plugins
+from tianmu.core import plugins, scope
+from tianmu.core.choices import Role
 
 from .conf import DEFAULTS
 
@@ -25,4 +26,13 @@ class SensingConfig(plugins.TianmuApp):
     ]
     workers = {"ingest": ["ingest"]}
     matrix = "tianmu.sensing.tests.matrix:matrix_objects"
+    # Rows of the permission table (core/scope.py). Department gateways (api_client) submit readings for the
+    # sensors in their region, and change nothing else.
+    permissions = {
+        "sensing.readings.submit": {role: scope.HOME for role in (*scope.WRITERS, Role.API_CLIENT)},
+        "sensing.alarm.acknowledge": {role: scope.HOME for role in scope.WRITERS},
+        "sensing.alarm.close": {role: scope.HOME for role in scope.WRITERS},
+        "sensing.threshold.set": {role: scope.HOME for role in scope.WRITERS},
+        "sensing.threshold.set_default": {role: scope.DISTRICT_ONLY for role in scope.WRITERS},
+    }
     settings = DEFAULTS

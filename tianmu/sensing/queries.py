@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tianmu.core.errors import ScopeError, ServiceError
 from tianmu.core.models import DeadLetter, Region
-from tianmu.core.scope import region_prefix, scope_queryset, write_prefix
+from tianmu.core.scope import can, region_prefix, scope_queryset
 
 from .choices import (
     ACTIVE_STATUSES,
@@ -180,8 +180,7 @@ def alarms(actor, flt: AlarmFilter | None = None) -> QuerySet:
 
 
 def can_see_dead_letters(actor) -> bool:
-    prefix = write_prefix(actor)
-    return prefix is not None and len(prefix) <= 6
+    return can(actor, "operations")
 
 
 def dead_letters(actor, *, source: str | None = None, resolved: bool | None = None) -> QuerySet:

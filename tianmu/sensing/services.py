@@ -21,12 +21,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tianmu.core.choices import WRITE_ROLES, Role
 from tianmu.core.errors import ScopeError, ServiceError, bilingual
 from tianmu.core.events import emit
 from tianmu.core.models import DeadLetter
 from tianmu.core.registry.io import ImportReport
-from tianmu.core.scope import check_role, check_write, write_prefix
+from tianmu.core.scope import can, check
 
 from .choices import ACTIVE_STATUSES, LEVEL_RANK, AlarmKind, AlarmStatus, Level, Rule, level_rank, max_level
 from .conf import conf
@@ -50,16 +49,9 @@ STORE_CHUNK = 5000
 # ---- who may submit readings -----------------------------------------------------------------------------------
 
 def can_submit_readings(actor, region=None) -> bool:
-    """Write roles and department gateways (api_client) submit readings for sensors in their home region."""
-    if actor is None or not getattr(actor, "is_authenticated", False) or not actor.is_active:
-        return False
-    if actor.is_superuser:
-        return True
-    if actor.role not in WRITE_ROLES and actor.role != Role.API_CLIENT:
-        return False
-    if actor.region_id is None:
-        return False
-    return region is None or region.code.startswith(actor.region.code)
+    """Write roles and department gateways (api_client) submit readings for sensors in their home region
+    (the "sensing.readings.submit" row of the permission table, SensingConfig.permissions)."""
+    return can(actor, "sensing.readings.submit", region)
 
 
 def _check_submit_role(actor) -> None:
@@ -616,7 +608,7 @@ def acknowledge_alarm(actor, alarm, note: str = "") -> Alarm:
     """A person confirms they have seen an open alarm (and what they are doing about it)."""
     with transaction.atomic():
         alarm = _locked(alarm)
-        check_write(actor, alarm.region)
+        check(actor, "sensing.alarm.acknowledge", alarm.region)
         if alarm.status != AlarmStatus.OPEN:
             raise ServiceError({"status": [_("只有未确认的告警可以确认")]})
         _acknowledge(actor, alarm, note, timezone.now())
@@ -649,7 +641,7 @@ def acknowledge_station_alarms(actor, place: Station | Sensor, note: str = "", *
     someone else are simply no longer open. All or nothing on scope too: every alarm's region is checked (a
     station that moved keeps its old alarms where they opened), and one outside the actor's write scope
     raises ScopeError before anything changes. Alarms are locked in id order, like every batch of alarms."""
-    check_role(actor)
+    check(actor, "sensing.alarm.acknowledge")
     if isinstance(place, Sensor):
         mine = Q(sensor_id=place.pk, station__isnull=True)
     else:
@@ -658,7 +650,7 @@ def acknowledge_station_alarms(actor, place: Station | Sensor, note: str = "", *
         alarms = list(Alarm.objects.select_for_update(of=("self",)).filter(mine, status=AlarmStatus.OPEN)
                       .select_related("sensor", "station", "region").defer("region__boundary").order_by("pk"))
         for alarm in alarms:
-            check_write(actor, alarm.region)
+            check(actor, "sensing.alarm.acknowledge", alarm.region)
         shown = _shown(seen)
         stale = []
         if any(alarm.pk not in shown for alarm in alarms):
@@ -681,7 +673,7 @@ def close_alarm(actor, alarm, note: str = "") -> Alarm:
     note = (note or "").strip()
     with transaction.atomic():
         alarm = _locked(alarm)
-        check_write(actor, alarm.region)
+        check(actor, "sensing.alarm.close", alarm.region)
         if alarm.status == AlarmStatus.CLOSED:
             raise ServiceError({"status": [_("告警已关闭")]})
         if not note:
@@ -702,11 +694,9 @@ def set_threshold(actor, *, rule: str, metric: str, sensor_type: str, station=No
                   levels: dict | None = None, enabled: bool = True, source: str = "") -> Threshold:
     """Create or change a threshold: district writers change type defaults, a station's writers its overrides."""
     if station is not None:
-        check_write(actor, station.region)
-    else:
-        prefix = write_prefix(actor)
-        if prefix is None or len(prefix) > 6:
-            raise ScopeError(_("只有区级用户可以修改默认阈值"))
+        check(actor, "sensing.threshold.set", station.region)
+    elif not can(actor, "sensing.threshold.set_default"):
+        raise ScopeError(_("只有区级用户可以修改默认阈值"))
     errors: dict[str, list] = {}
     for name, value in (("rule", rule), ("metric", metric), ("sensor_type", sensor_type), ("soil", soil)):
         if value not in {v for v, _label in Threshold._meta.get_field(name).flatchoices}:

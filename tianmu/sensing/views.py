@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from tianmu.core.errors import ScopeError, ServiceError
-from tianmu.core.scope import can_write_region
+from tianmu.core.scope import can
 
 from .choices import AlarmKind, AlarmStatus, Level, Rule
 from .models import SensorLatest
@@ -108,7 +108,7 @@ def _alarm_rows(request, qs, values) -> tuple:
     """The per-alarm view: one page of alarms with what the user may do to each."""
     page = Paginator(order_alarms(qs.select_related("region__parent"), values["sort"]), PAGE_SIZE).get_page(
         request.GET.get("page"))
-    rows = [{"alarm": a, "can_act": a.status != AlarmStatus.CLOSED and can_write_region(request.user, a.region),
+    rows = [{"alarm": a, "can_act": a.status != AlarmStatus.CLOSED and can(request.user, "sensing.alarm.acknowledge", a.region),
              "escalated": (a.last_level_change - a.opened_at).total_seconds() > 60} for a in page.object_list]
     return page, rows
 
@@ -119,7 +119,7 @@ def _station_rows(request, flt, values) -> tuple:
     page = Paginator(alarms_by_station(request.user, flt, values["sort"]), PAGE_SIZE).get_page(
         request.GET.get("page"))
     rows = station_groups(request.user, list(page.object_list), flt)
-    writable = [g["group"] for g in rows if can_write_region(request.user, g["region"])]
+    writable = [g["group"] for g in rows if can(request.user, "sensing.alarm.acknowledge", g["region"])]
     to_acknowledge = open_alarms_by_group(request.user, writable)
     for g in rows:
         g["to_acknowledge"] = to_acknowledge.get(g["group"], [])
