@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
 
 from tianmu.core.plugins import map_layers, resolve
 
@@ -49,6 +50,7 @@ def map_labels() -> dict[str, str]:
 
 
 @login_required
+@require_safe
 def index(request):
     lat, lon = settings.TIANMU["MAP_CENTER"]
     root = api_root()

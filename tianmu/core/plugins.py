@@ -30,7 +30,7 @@ from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
 
 __all__ = ["TianmuApp", "MenuItem", "MapLayer", "DemoStep", "platform_apps", "resolve", "api_routers",
-           "url_includes", "menu_for", "map_layers", "demo_steps", "workers", "setting", "MatrixObjects",
+           "url_includes", "menu_for", "map_layers", "demo_steps", "workers", "setting", "MatrixObjects", "WriteCase",
            "matrix_providers"]
 
 
@@ -194,14 +194,30 @@ def setting(name: str, default=_MISSING):
 
 
 @dataclass
+class WriteCase:
+    """One write probe of the authorisation matrix, made fresh for each probe: the permission-table `action` it
+    exercises in the other town, the route parameters, the body (JSON, or form fields with files when
+    `multipart`), and optionally a `fingerprint` () → value that differs after the write took effect (default:
+    the number of domain events, since every change emits one)."""
+
+    action: str
+    params: dict[str, str] = field(default_factory=dict)
+    body: dict | None = None
+    multipart: bool = False
+    fingerprint: Callable[[], object] | None = None
+
+
+@dataclass
 class MatrixObjects:
     """What an app gives the authorisation matrix: values for route parameters naming objects in the other
-    town (`params`), and checks that nothing of the app's changed after a refused write (`unchanged`:
-    callables (role) → None that assert)."""
+    town (`params`), checks that nothing of the app's changed after a refused write (`unchanged`: callables
+    (role) → None that assert), and one WriteCase factory per write route ("METHOD route", the route as in
+    the URL resolver or the OpenAPI paths) that is not a record kind's."""
 
     params: dict[str, str] = field(default_factory=dict)
     route_params: dict[str, dict[str, str]] = field(default_factory=dict)  # route fragment → params
     unchanged: list[Callable[[str], None]] = field(default_factory=list)
+    writes: dict[str, Callable[[], WriteCase]] = field(default_factory=dict)
 
 
 def matrix_providers() -> Iterable[Callable]:

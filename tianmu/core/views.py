@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 
 from .events import visible_events
 from .models import Event
@@ -34,6 +35,7 @@ def event_json(event: Event) -> dict:
 
 
 @login_required
+@require_safe
 def event_list(request):
     from .scope import scope_q
 
@@ -47,6 +49,7 @@ def event_list(request):
     return render(request, "core/events.html", {"events": events, "last_id": events[0]["id"] if events else 0})
 
 
+@require_safe
 async def event_stream(request):
     """text/event-stream of the events the user may see, resuming after Last-Event-ID."""
     user = await request.auser()

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from tianmu.core.errors import ScopeError, ServiceError
 from tianmu.core.scope import can
@@ -52,6 +52,7 @@ def _tabs(request, current: str) -> dict:
 
 
 @login_required
+@require_safe
 def latest_page(request):
     alarming = request.GET.get("alarming") == "1"
     try:
@@ -127,6 +128,7 @@ def _station_rows(request, flt, values) -> tuple:
 
 
 @login_required
+@require_safe
 def alarm_page(request):
     flt, values, errors = _alarm_filter(request)
     try:
@@ -223,6 +225,7 @@ def acknowledge_station_view(request, key: str):
 
 
 @login_required
+@require_safe
 def sensor_page(request, pk: int):
     sensor = sensor_by_pk(request.user, pk)
     latest = SensorLatest.objects.filter(pk=sensor.pk).first()
@@ -244,6 +247,7 @@ def sensor_page(request, pk: int):
 
 
 @login_required
+@require_safe
 def dead_letter_page(request):
     if not can_see_dead_letters(request.user):
         raise PermissionDenied(_("只有区级管理人员可以查看死信"))

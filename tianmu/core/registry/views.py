@@ -16,7 +16,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from ..errors import ScopeError, ServiceError
 from ..models import Region
@@ -92,6 +92,7 @@ def _regions_for_filter(actor):
 
 
 @login_required
+@require_safe
 def record_list(request, slug):
     kind = _kind(slug)
     base = visible(request.user, kind)
@@ -120,6 +121,7 @@ def record_list(request, slug):
 
 
 @login_required
+@require_safe
 def record_detail(request, slug, pk):
     kind = _kind(slug)
     obj = get_object_or_404(visible(request.user, kind), pk=pk)
@@ -221,6 +223,7 @@ def _download(content, content_type, filename):
 
 
 @login_required
+@require_safe
 def record_export_xlsx(request, slug):
     kind = _kind(slug)
     qs = _filtered(request, kind)
@@ -231,6 +234,7 @@ def record_export_xlsx(request, slug):
 
 
 @login_required
+@require_safe
 def record_export_geojson(request, slug):
     kind = _kind(slug)
     qs = _filtered(request, kind)
@@ -241,6 +245,7 @@ def record_export_geojson(request, slug):
 
 
 @login_required
+@require_safe
 def record_template(request, slug):
     kind = _kind(slug)
     return _download(template_xlsx(kind), XLSX_CONTENT_TYPE, f"{slug}-template.xlsx")

@@ -44,6 +44,7 @@ def outside_objects(records, world):
         for fragment, values in objs.route_params.items():
             merged.route_params.setdefault(fragment, {}).update(values)
         merged.unchanged.extend(objs.unchanged)
+        merged.writes.update(objs.writes)
     return merged
 
 

@@ -1,0 +1,231 @@
+"""The authorisation matrix for writes: every route that changes something — API operations (POST, PUT, PATCH,
+DELETE, read from the OpenAPI document) and pages that accept POST — probed with every role against objects in
+town B (蔺镇).
+
+Each probe is a fresh case naming the permission-table action it exercises (record kinds: "write"; apps'
+routes: the WriteCase factories their AppConfig.matrix declares). The table decides the expectation:
+  - a role the table allows in town B must succeed: the write takes effect (a new domain event, or the case's
+    own fingerprint changes), which proves the probe reached the service and was not refused for a bad body;
+  - any other role changes nothing, and gets a 4xx (or a page redirect/message), never a 500.
+A write route with no case fails the test, as does a page that accepts POST without being a declared write.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from openpyxl import Workbook, load_workbook
+
+from tianmu.conftest import record_data
+from tianmu.core.models import Event
+from tianmu.core.plugins import WriteCase
+from tianmu.core.registry.io import template_xlsx
+from tianmu.core.registry.kinds import kinds
+from tianmu.core.registry.services import create_record
+from tianmu.core.scope import can, permission_table
+from tianmu.core.tests.test_scope_matrix import outside_objects, walk
+
+ROLES = ["commander", "admin", "leader", "town_staff", "village_responder", "api_client"]
+WRITE_METHODS = ("post", "put", "patch", "delete")
+# Page routes outside the platform's own writes: authentication and the language switch.
+PUBLIC_POSTS = {"login/", "logout/", "i18n/setlang/", "favicon.ico", "api/docs"}
+# Declared write routes probed for refusal only, with the reason.
+REFUSAL_ONLY = {
+    "POST r/<slug:slug>/import/": "two steps (upload → dry run, then confirm a token); the API import proves the "
+                                  "write path and the battery in test_records.py the confirm step",
+}
+
+
+def api_operations() -> list[tuple[str, str]]:
+    """(METHOD, path template) of every write operation in the OpenAPI document."""
+    from tianmu.api import api
+
+    quiet, sys.stdout = sys.stdout, io.StringIO()  # Ninja prints warnings about operation ids
+    try:
+        spec = api.get_openapi_schema()
+    finally:
+        sys.stdout = quiet
+    return [(m.upper(), path) for path, ops in spec["paths"].items() for m in ops if m in WRITE_METHODS]
+
+
+def page_routes() -> list[str]:
+    out = []
+    for route, _pattern in walk():
+        route = route.lstrip("^").rstrip("$").replace("\\Z", "")
+        if route.startswith(("admin/", "api/", "static/")) or "(?P<" in route or route in PUBLIC_POSTS:
+            continue
+        out.append(route)
+    return out
+
+
+def _xlsx_row(kind, region, suffix) -> io.BytesIO:
+    titles = list(next(load_workbook(io.BytesIO(template_xlsx(kind))).active.iter_rows(values_only=True)))
+    data = record_data(kind, region, suffix)
+    wb = Workbook()
+    wb.active.append(titles)
+    wb.active.append([data.get(n) for n in kind.editable_fields()])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf
+
+
+class Cases:
+    """Fresh write cases for every route: record kinds generically, apps from their declarations."""
+
+    def __init__(self, world, records, objs):
+        self.world, self.records, self.objs = world, records, objs
+        self.n = 0
+
+    def _fresh(self, kind):
+        self.n += 1
+        return create_record(self.world["users"]["admin"], kind,
+                             record_data(kind, self.world["village_b"], f"m{self.n}"))
+
+    def kind_case(self, method: str, template: str) -> WriteCase | None:
+        for kind in kinds():
+            api, page = f"/api/v1/{kind.slug}/", "r/<slug:slug>/"
+            village_b = self.world["village_b"]
+            if template == api and method == "POST":
+                self.n += 1
+                return WriteCase("write", body=record_data(kind, village_b, f"n{self.n}"))
+            if template == api + "{record_id}":
+                obj = self._fresh(kind)
+                return WriteCase("write", params={"record_id": str(obj.pk)},
+                                 body={"name": "被篡改"} if method == "PATCH" else None)
+            if template == api + "import":
+                self.n += 1
+                return WriteCase("write", multipart=True, body={
+                    "file": SimpleUploadedFile("i.xlsx", _xlsx_row(kind, village_b, f"i{self.n}").getvalue()),
+                    "dry_run": "false"})
+            if template.startswith(page):
+                rest = template[len(page):]
+                if rest == "new/":
+                    self.n += 1
+                    return WriteCase("write", params={"slug": kind.slug},
+                                     body=record_data(kind, village_b, f"p{self.n}"))
+                if rest in ("<int:pk>/edit/", "<int:pk>/delete/"):
+                    obj = self._fresh(kind)
+                    body = record_data(kind, village_b, f"e{self.n}", name="被篡改") if "edit" in rest else {}
+                    if "edit" in rest:
+                        body["code"] = obj.code
+                    return WriteCase("write", params={"slug": kind.slug, "pk": str(obj.pk)}, body=body)
+                if rest == "import/":
+                    return WriteCase("write", params={"slug": kind.slug}, multipart=True, body={
+                        "file": SimpleUploadedFile("i.xlsx", _xlsx_row(kind, village_b, "pi").getvalue())})
+        return None
+
+    def cases(self, method: str, template: str) -> list[WriteCase]:
+        """The route's cases (an app's factory may return several, e.g. one per action a route serves)."""
+        factory = self.objs.writes.get(f"{method} {template}")
+        if factory is not None:
+            made = factory()
+            return made if isinstance(made, list) else [made]
+        case = self.kind_case(method, template)
+        return [case] if case is not None else []
+
+
+def fill(template: str, params: dict[str, str]) -> str:
+    """The route with its parameters filled in (KeyError for a parameter without a value)."""
+    return re.sub(r"<(?:\w+:)?(\w+)>|\{(?:\w+:)?(\w+)\}", lambda m: params[m.group(1) or m.group(2)], template)
+
+
+def probe(client, method: str, path: str, case: WriteCase):
+    url = path if path.startswith("/") else "/" + path
+    if case.multipart:
+        return client.post(url, case.body)
+    if url.startswith("/api/"):
+        import json
+
+        body = json.dumps(case.body) if case.body is not None else ""
+        return client.generic(method, url, body, content_type="application/json")
+    return client.post(url, case.body or {})
+
+
+def fingerprint(case: WriteCase):
+    return case.fingerprint() if case.fingerprint else Event.objects.count()
+
+
+@pytest.fixture
+def cases(world, records):
+    return Cases(world, records, outside_objects(records, world))
+
+
+def test_every_write_route_has_a_case(cases):
+    missing = []
+    for method, template in api_operations():
+        if not cases.cases(method, template):
+            missing.append(f"{method} {template}")
+    assert missing == [], "declare a WriteCase for these routes (TianmuApp.matrix)"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_api_writes_follow_the_permission_table(role, world, cases, client):
+    user = world["users"][role]
+    client.force_login(user)
+    town_b = world["village_b"]
+    problems = []
+    for method, template, case in ((m, t, c) for m, t in api_operations() for c in cases.cases(m, t)):
+        path = fill(template, case.params)
+        before = fingerprint(case)
+        r = probe(client, method, path, case)
+        after = fingerprint(case)
+        allowed = can(user, case.action, town_b)
+        if r.status_code >= 500:
+            problems.append((method, path, r.status_code))
+        elif allowed and after == before:
+            problems.append(("allowed but nothing changed", method, path, r.status_code, r.content[:200]))
+        elif not allowed and after != before:
+            problems.append(("refused role changed something", method, path, r.status_code))
+    assert problems == [], "\n".join(map(str, problems))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_page_posts_follow_the_permission_table(role, world, cases, client):
+    user = world["users"][role]
+    client.force_login(user)
+    town_b = world["village_b"]
+    problems = []
+    for template, case in ((t, c) for t in page_routes() for c in cases.cases("POST", t) or [None]):
+        if case is None:
+            # Not a declared write: the page must refuse POST outright, for every role.
+            params = {"slug": kinds()[0].slug, "pk": "1", **cases.objs.params}
+            try:
+                path = fill(template, params)
+            except KeyError as missing:
+                problems.append(("cannot fill", template, str(missing)))
+                continue
+            before = Event.objects.count()
+            r = client.post("/" + path, {})
+            if r.status_code != 405 or Event.objects.count() != before:
+                problems.append(("accepts POST but is no declared write", template, r.status_code))
+            continue
+        path = fill(template, case.params)
+        before = fingerprint(case)
+        r = client.post("/" + path, case.body or {})
+        after = fingerprint(case)
+        allowed = can(user, case.action, town_b)
+        if r.status_code >= 500:
+            problems.append((template, r.status_code))
+        elif f"POST {template}" in REFUSAL_ONLY:
+            if not allowed and after != before:
+                problems.append(("refused role changed something", template))
+        elif allowed and after == before:
+            problems.append(("allowed but nothing changed", template, r.status_code))
+        elif not allowed and after != before:
+            problems.append(("refused role changed something", template, r.status_code))
+    assert problems == [], "\n".join(map(str, problems))
+
+
+def test_every_action_in_the_table_is_probed(cases):
+    """Each action of the permission table is exercised by at least one write case, or is a read."""
+    exercised = {"read"}
+    for method, template in api_operations():
+        exercised.update(c.action for c in cases.cases(method, template))
+    for template in page_routes():
+        exercised.update(c.action for c in cases.cases("POST", template))
+    reads = {"operations"}  # checked by the read matrix: the dead-letter and operations pages
+    assert set(permission_table()) - exercised - reads == set()
