@@ -33,9 +33,10 @@ from tianmu.registry.choices import (
     TeamType,
     Tier,
 )
-from tianmu.sensing.demo import build_network
+from tianmu.sensing.demo.network import build_network
 
 from . import geography
+from .geography import MOUNTAIN_WEIGHT
 
 __all__ = ["DEMO_PASSWORD", "DemoLogin", "build", "is_built", "DEMO_USERS"]
 
@@ -45,11 +46,6 @@ EXPERTS = 52
 FIRE_BRIGADE_TOWNS = ["昌化镇", "於潜镇", "太湖源镇", "天目山镇", "板桥镇", "高虹镇"]
 SOCIAL_TEAMS = [("北斗救援队", "山地搜救、水域救援"), ("狼行救援队", "山地搜救、绳索救援"),
                 ("民安救援队", "水域救援、应急救护"), ("临安户外救援队", "山地搜救、野外救护")]
-# Western mountain towns carry most geological and flash-flood risk (Lekima 2019 hit 龙岗 and 岛石 hardest).
-MOUNTAIN_WEIGHT = {"龙岗镇": 3.0, "岛石镇": 3.0, "清凉峰镇": 2.6, "湍口镇": 2.4, "河桥镇": 2.2, "昌化镇": 2.0,
-                   "太阳镇": 1.8, "潜川镇": 1.8, "天目山镇": 2.2, "於潜镇": 1.6, "太湖源镇": 2.0, "高虹镇": 1.6,
-                   "板桥镇": 1.3, "锦北街道": 0.8, "玲珑街道": 0.8, "青山湖街道": 0.5, "锦南街道": 0.6,
-                   "锦城街道": 0.3}
 
 
 @dataclass

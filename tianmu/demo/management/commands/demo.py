@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from tianmu.demo import dataset
-from tianmu.sensing.simulate import demo_storm
+from tianmu.sensing.demo.simulate import demo_storm
 
 
 class Command(BaseCommand):
@@ -31,8 +31,8 @@ class Command(BaseCommand):
             self.stdout.write(demo_storm(seed))  # the typhoon's last hours up to now: alarms to look at
         self._print_logins(summary, host, port)
         if not no_serve:
-            # The demo network reports quiet weather from now on (tianmu/sensing/feed.py): without it every demo
-            # sensor would raise a no-data alarm after three reporting intervals.
+            # The demo network reports quiet weather from now on (tianmu/sensing/demo/feed.py): without it every
+            # demo sensor would raise a no-data alarm after three reporting intervals.
             call_command("run", host=host, port=port, demo_feed=True)
 
     def _print_logins(self, summary, host, port):

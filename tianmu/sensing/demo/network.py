@@ -23,9 +23,9 @@ from tianmu.core.registry.kinds import get_kind
 from tianmu.core.registry.services import bulk_create_records
 from tianmu.demo import geography
 
-from .choices import DEFAULT_UNITS, SensorType, StationType
-from .models import Sensor, Station
-from .storage import store_readings
+from ..choices import DEFAULT_UNITS, SensorType, StationType
+from ..models import Sensor, Station
+from ..storage import store_readings
 
 __all__ = ["DEMO_STORM_HOURS", "HISTORY_HOURS", "RAIN_GAUGES", "plan_network", "build_network",
            "history_rows", "RIVERS"]
@@ -52,9 +52,7 @@ OPERATORS = {StationType.RAIN: "区林业水利局", StationType.RIVER: "区林�
 
 
 def _mountain_weights(villages: list[Region]) -> list[float]:
-    from tianmu.demo.dataset import MOUNTAIN_WEIGHT
-
-    return [MOUNTAIN_WEIGHT.get(v.parent.name, 1.0) * max(v.area_km2 or 0.0, 0.5) for v in villages]
+    return [geography.MOUNTAIN_WEIGHT.get(v.parent.name, 1.0) * max(v.area_km2 or 0.0, 0.5) for v in villages]
 
 
 def _point_in(region: Region, rng: random.Random) -> tuple[float, float]:
