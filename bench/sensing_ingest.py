@@ -155,14 +155,14 @@ def child(args) -> dict:
 
     def mqtt_no_rules():
         """What the rules cost: the same path with rule evaluation switched off (a contrast, not a goal)."""
-        import tianmu.sensing.services as services
+        from tianmu.sensing.services import readings
 
-        real = services._evaluate_guarded
-        services._evaluate_guarded = lambda *args, **kwargs: 0
+        real = readings._evaluate_guarded
+        readings._evaluate_guarded = lambda *args, **kwargs: 0
         try:
             mqtt()
         finally:
-            services._evaluate_guarded = real
+            readings._evaluate_guarded = real
 
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {fleet['token']}")
 

@@ -237,10 +237,10 @@ def worker_shim(experiment: str) -> None:
     django.setup()
     from django.core.management import call_command
 
-    import tianmu.sensing.services as services
+    from tianmu.sensing.services import readings
 
     if experiment == "no-rules":
-        services._evaluate_guarded = lambda sensor_ids, now, faults: 0
+        readings._evaluate_guarded = lambda *args, **kwargs: 0
     call_command("ingest")
 
 

@@ -92,6 +92,7 @@ class TianmuApp(AppConfig):
     map_layers: list[MapLayer] = []
     demo_steps: list[DemoStep] = []
     workers: dict[str, list[str]] = {}  # name → `tianmu` command and arguments, supervised by `tianmu run`
+    demo_workers: dict[str, list[str]] = {}  # the same, run only by `tianmu demo` (they invent data)
     settings: dict = {}  # defaults of the app's settings (read with core.plugins.setting)
     # Rows of the permission table (core/scope.py): action → {role: Grant}.
     permissions: dict = {}
@@ -167,10 +168,11 @@ def demo_steps(phase: str | None = None) -> list[DemoStep]:
     return [s for s in ordered if phase is None or s.phase == phase]
 
 
-def workers() -> dict[str, list[str]]:
+def workers(*, demo: bool = False) -> dict[str, list[str]]:
+    """Workers for `tianmu run`: every app's, plus its demo workers when `demo`."""
     out: dict[str, list[str]] = {}
     for app in platform_apps():
-        for name, args in app.workers.items():
+        for name, args in [*app.workers.items(), *(app.demo_workers.items() if demo else ())]:
             if name in out:
                 raise ValueError(f"worker {name!r} declared twice")
             out[name] = list(args)

@@ -23,7 +23,7 @@ from shapely.affinity import affine_transform
 from shapely.geometry import MultiPoint, Point, Polygon, box, shape
 from shapely.geometry.polygon import orient
 
-__all__ = ["DISTRICT_CODE", "EXTENT", "POPULATION", "TOWNS", "generate", "random_point_in"]
+__all__ = ["DISTRICT_CODE", "EXTENT", "MOUNTAIN_WEIGHT", "POPULATION", "TOWNS", "generate", "random_point_in"]
 
 DISTRICT_CODE = "330112"
 DISTRICT_NAME = "临安区"
@@ -54,6 +54,11 @@ TOWNS: tuple[tuple[str, str, float, float], ...] = (
     ("清凉峰镇", "镇", 30.14, 119.01),
     ("岛石镇", "镇", 30.2901, 118.9504),
 )
+# Western mountain towns carry most geological and flash-flood risk (Lekima 2019 hit 龙岗 and 岛石 hardest).
+MOUNTAIN_WEIGHT = {"龙岗镇": 3.0, "岛石镇": 3.0, "清凉峰镇": 2.6, "湍口镇": 2.4, "河桥镇": 2.2, "昌化镇": 2.0,
+                   "太阳镇": 1.8, "潜川镇": 1.8, "天目山镇": 2.2, "於潜镇": 1.6, "太湖源镇": 2.0, "高虹镇": 1.6,
+                   "板桥镇": 1.3, "锦北街道": 0.8, "玲珑街道": 0.8, "青山湖街道": 0.5, "锦南街道": 0.6,
+                   "锦城街道": 0.3}
 
 GRID = 1e-5  # degrees; output coordinates are rounded to 5 decimals
 _GEOD = Geod(ellps="WGS84")

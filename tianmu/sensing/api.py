@@ -37,14 +37,10 @@ from .queries import (
     station_groups,
     thresholds,
 )
-from .services import (
-    acknowledge_alarm,
-    acknowledge_station_alarms,
-    close_alarm,
-    import_readings_csv,
-    set_threshold,
-    submit_readings,
-)
+from .services.alarms import acknowledge_alarm, acknowledge_station_alarms, close_alarm
+from .services.imports import import_readings_csv
+from .services.readings import submit_readings
+from .services.thresholds import set_threshold
 
 __all__ = ["router", "map_router"]
 

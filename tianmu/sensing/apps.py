@@ -20,11 +20,14 @@ class SensingConfig(plugins.TianmuApp):
                                    styles=("sensing/map.css",), config="tianmu.sensing.views:map_layer_config",
                                    order=10)]
     demo_steps = [
-        plugins.DemoStep("sensing.network", "tianmu.sensing.demo:build_network", after=("registry.records",)),
-        plugins.DemoStep("sensing.storm", "tianmu.sensing.simulate:demo_storm_step", after=("sensing.network",),
+        plugins.DemoStep("sensing.network", "tianmu.sensing.demo.network:build_network_step",
+                         after=("registry.records",)),
+        plugins.DemoStep("sensing.storm", "tianmu.sensing.demo.simulate:demo_storm_step", after=("sensing.network",),
                          phase="replay"),
     ]
     workers = {"ingest": ["ingest"]}
+    # Only `tianmu demo` runs these: the demo network's quiet-weather feed invents readings.
+    demo_workers = {"demo-feed": ["demo_feed"]}
     matrix = "tianmu.sensing.tests.matrix:matrix_objects"
     # Rows of the permission table (core/scope.py). Department gateways (api_client) submit readings for the
     # sensors in their region, and change nothing else.

@@ -39,7 +39,7 @@ from tianmu.core.models import DeadLetter
 
 from .conf import conf, mqtt_client_id
 from .parsing import sanitize_text
-from .services import IngestOutcome, ingest_messages
+from .services.readings import IngestOutcome, ingest_messages
 
 __all__ = ["IngestWorker", "QueuedMessage", "broker_address", "WorkerStats"]
 

@@ -269,7 +269,7 @@ class Threshold(models.Model):
 
 class Alarm(models.Model):
     """An alarm: one at most active (open or acknowledged) per sensor and rule. It escalates at once,
-    de-escalates only with hysteresis, and only a person acknowledges or closes it (services.py)."""
+    de-escalates only with hysteresis, and only a person acknowledges or closes it (services/alarms.py)."""
 
     kind = models.CharField(_("类别"), max_length=16, choices=AlarmKind.choices, default=AlarmKind.THRESHOLD)
     rule = models.CharField(_("告警规则"), max_length=24, choices=Rule.choices, db_index=True)

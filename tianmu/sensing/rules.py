@@ -1,7 +1,7 @@
 """Alarm rules: what a sensor measures at its latest reading (rainfall windows, effective rainfall, water level
 and its rise, displacement, gas, wind), which thresholds apply to it, and the level each rule reaches.
 
-Only reads: services.py turns assessments into alarm changes. Metrics are computed at the sensor's latest
+Only reads: services/alarms.py turns assessments into alarm changes. Metrics are computed at the sensor's latest
 observation time t (not the wall clock), from the hourly aggregates plus the raw readings of the partial
 hours at the window edges — never by scanning a sensor's history. A whole batch of sensors is evaluated
 set-wise: every window of every sensor is a `Span`, and `storage.span_stats` answers them all in one query

@@ -10,7 +10,7 @@ from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
-from .services import check_no_data
+from .services.alarms import check_no_data
 from .storage import ensure_partitions
 
 __all__ = ["check_silent_sensors", "prepare_partitions"]

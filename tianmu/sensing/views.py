@@ -39,7 +39,7 @@ from .queries import (
     station_level_counts,
     visible_station,
 )
-from .services import acknowledge_alarm, acknowledge_station_alarms, close_alarm
+from .services.alarms import acknowledge_alarm, acknowledge_station_alarms, close_alarm
 
 __all__ = ["latest_page", "alarm_page", "acknowledge_view", "close_view", "acknowledge_station_view", "sensor_page",
            "dead_letter_page", "map_layer_config"]

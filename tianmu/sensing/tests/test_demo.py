@@ -14,7 +14,13 @@ from shapely.geometry import Point, shape
 from tianmu.core.models import Event, Region
 from tianmu.demo import dataset
 from tianmu.registry.models import HazardSource, ProtectedSite
-from tianmu.sensing.demo import DEMO_STORM_HOURS, HISTORY_HOURS, RAIN_GAUGES, history_rows, plan_network
+from tianmu.sensing.demo.network import (
+    DEMO_STORM_HOURS,
+    HISTORY_HOURS,
+    RAIN_GAUGES,
+    history_rows,
+    plan_network,
+)
 from tianmu.sensing.models import Alarm, Reading, Sensor, SensorLatest, Station
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.core.management.base import CommandError
 
 from tianmu.core.management.commands import run
 from tianmu.core.models import DeadLetter, Event
-from tianmu.sensing import feed
 from tianmu.sensing.choices import ACTIVE_STATUSES, LEVEL_RANK
+from tianmu.sensing.demo import feed
 from tianmu.sensing.models import Alarm, Reading, Sensor, SensorLatest
 from tianmu.sensing.services import check_no_data
 

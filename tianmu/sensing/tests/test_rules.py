@@ -201,12 +201,12 @@ def test_unusable_messages_become_dead_letters(world, net, t0):
 
 
 def test_a_broken_rule_is_recorded_and_readings_are_still_stored(net, t0, monkeypatch):
-    from tianmu.sensing import services
+    from tianmu.sensing.services import alarms
 
     def boom(*args, **kwargs):
         raise ZeroDivisionError("rule bug")
 
-    monkeypatch.setattr(services, "compute_metrics", boom)
+    monkeypatch.setattr(alarms, "compute_metrics", boom)
     outcome = send(net["rain_a"], (t0, 1.0))
     assert outcome.stored == 1
     assert DeadLetter.objects.get(source="rules").reason.startswith("rule_error")
@@ -266,7 +266,7 @@ def test_evaluation_does_not_query_per_sensor(world, t0, settings):
 
 
 def test_ingest_sees_registry_edits_between_batches(world, net, t0):
-    """Ingest keeps sensors between batches (services.SensorDirectory); an edit of a station or a new sensor
+    """Ingest keeps sensors between batches (services.directory.SensorDirectory); an edit of a station or a new sensor
     is seen by the very next batch."""
     from tianmu.core.registry.kinds import get_kind
     from tianmu.core.registry.services import update_record

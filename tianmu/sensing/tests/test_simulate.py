@@ -15,8 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from tianmu.core.models import Event
-from tianmu.sensing import simulate
 from tianmu.sensing.choices import ACTIVE_STATUSES
+from tianmu.sensing.demo import simulate
 from tianmu.sensing.models import Alarm, Reading, SensorLatest
 from tianmu.sensing.services import set_threshold
 from tianmu.sensing.storage import store_readings

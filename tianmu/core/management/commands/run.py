@@ -80,9 +80,7 @@ class Command(BaseCommand):
 
 def extra_workers(*, demo_feed: bool = False) -> dict[str, list[str]]:
     """Workers the installed apps declare (core.plugins: TianmuApp.workers, e.g. sensor ingest), name → command
-    args. With `demo_feed` (only `tianmu demo` asks), also the demo network's quiet-weather feed: it invents
-    readings."""
-    workers = {name: [sys.executable, "-m", "tianmu.cli", *args] for name, args in declared_workers().items()}
-    if demo_feed:
-        workers["demo-feed"] = [sys.executable, "-m", "tianmu.cli", "demo_feed"]
-    return workers
+    args. With `demo_feed` (only `tianmu demo` asks), also their demo workers (e.g. the demo network's
+    quiet-weather feed): they invent data."""
+    return {name: [sys.executable, "-m", "tianmu.cli", *args]
+            for name, args in declared_workers(demo=demo_feed).items()}

@@ -1,5 +1,5 @@
-"""`tianmu demo`: migrate, build the Lin'an demo district if it isn't there, print a login per role, serve (with
-the demo network's quiet-weather feed)."""
+"""`tianmu demo`: migrate, build the Lin'an demo district if it isn't there (every app's demo steps), print a
+login per role, serve (with the apps' demo workers, e.g. the demo network's quiet-weather feed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from tianmu.demo import dataset
-from tianmu.sensing.simulate import demo_storm
 
 
 class Command(BaseCommand):
@@ -28,11 +27,12 @@ class Command(BaseCommand):
         else:
             self.stdout.write("正在生成临安区演示数据 (building the Lin'an demo dataset)…")
             summary = dataset.build(seed)
-            self.stdout.write(demo_storm(seed))  # the typhoon's last hours up to now: alarms to look at
+            for message in dataset.replay(seed):  # e.g. the typhoon's last hours up to now: alarms to look at
+                self.stdout.write(message)
         self._print_logins(summary, host, port)
         if not no_serve:
-            # The demo network reports quiet weather from now on (tianmu/sensing/feed.py): without it every demo
-            # sensor would raise a no-data alarm after three reporting intervals.
+            # The apps' demo workers run too (TianmuApp.demo_workers): e.g. the demo network reports quiet weather
+            # from now on, without which every demo sensor would raise a no-data alarm after three intervals.
             call_command("run", host=host, port=port, demo_feed=True)
 
     def _print_logins(self, summary, host, port):

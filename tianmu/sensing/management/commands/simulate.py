@@ -1,5 +1,5 @@
 """`tianmu simulate typhoon`: a simulated typhoon rain event over the registered sensors (logic in
-tianmu/sensing/simulate.py; see docs/sensing.md)."""
+tianmu/sensing/demo/simulate.py; see docs/sensing.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from tianmu.sensing import simulate
+from tianmu.sensing.demo import simulate
 from tianmu.sensing.models import SensorLatest
 
 WORKER_CHECK_S = 15

@@ -1,4 +1,4 @@
-"""The demo monitoring network of Lin'an (临安区), built at the end of `tianmu.demo.dataset.build`.
+"""The demo monitoring network of Lin'an (临安区), built by the demo step "sensing.network".
 
 Deterministic (the demo's seeded rng): 431 rain gauges (the district's real count, shared/domain/facts.md §8),
 one rainfall sensor each, spread over villages weighted toward the mountainous west; ~40 river and reservoir
@@ -23,9 +23,9 @@ from tianmu.core.registry.kinds import get_kind
 from tianmu.core.registry.services import bulk_create_records
 from tianmu.demo import geography
 
-from .choices import DEFAULT_UNITS, SensorType, StationType
-from .models import Sensor, Station
-from .storage import store_readings
+from ..choices import DEFAULT_UNITS, SensorType, StationType
+from ..models import Sensor, Station
+from ..storage import store_readings
 
 __all__ = ["DEMO_STORM_HOURS", "HISTORY_HOURS", "RAIN_GAUGES", "plan_network", "build_network",
            "history_rows", "RIVERS"]
@@ -52,9 +52,7 @@ OPERATORS = {StationType.RAIN: "区林业水利局", StationType.RIVER: "区林�
 
 
 def _mountain_weights(villages: list[Region]) -> list[float]:
-    from tianmu.demo.dataset import MOUNTAIN_WEIGHT
-
-    return [MOUNTAIN_WEIGHT.get(v.parent.name, 1.0) * max(v.area_km2 or 0.0, 0.5) for v in villages]
+    return [geography.MOUNTAIN_WEIGHT.get(v.parent.name, 1.0) * max(v.area_km2 or 0.0, 0.5) for v in villages]
 
 
 def _point_in(region: Region, rng: random.Random) -> tuple[float, float]:
@@ -235,3 +233,8 @@ def build_network(actor, rng: random.Random, *, now: datetime | None = None) -> 
     for i in range(0, len(rows), 20_000):
         store_readings(rows[i:i + 20_000], received_at=now)
     return {"stations": len(plan["stations"]), "sensors": len(sensors), "readings": len(rows)}
+
+
+def build_network_step(ctx) -> dict[str, int]:
+    """The demo step "sensing.network" (SensingConfig.demo_steps): the network and its dry-weather history."""
+    return build_network(ctx.actor, ctx.rng)

@@ -35,10 +35,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
-from .choices import SensorType, StationType
-from .conf import conf
-from .models import Sensor
-from .services import IngestOutcome, ingest_messages
+from ..choices import SensorType, StationType
+from ..conf import conf
+from ..models import Sensor
+from ..services.readings import IngestOutcome, ingest_messages
 
 __all__ = ["FED", "CATCH_UP", "GRID_EPOCH", "FeedSensor", "FeedReport", "grid_times", "load_sensors", "dry_level",
            "next_value", "tick"]

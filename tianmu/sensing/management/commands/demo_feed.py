@@ -1,4 +1,4 @@
-"""`tianmu demo_feed`: the demo network's quiet-weather reports (tianmu/sensing/feed.py), until stopped.
+"""`tianmu demo_feed`: the demo network's quiet-weather reports (tianmu/sensing/demo/feed.py), until stopped.
 
 Started by `tianmu demo` (through `tianmu run --demo-feed`, which restarts it if it dies); it invents readings,
 so it refuses to run in production.
@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
-from tianmu.sensing.feed import tick
+from tianmu.sensing.demo.feed import tick
 
 logger = logging.getLogger("tianmu.demo.feed")
 

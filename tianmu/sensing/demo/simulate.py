@@ -39,9 +39,9 @@ from django.conf import settings
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from .choices import ACTIVE_STATUSES, AlarmKind, SensorType, StationType
-from .conf import conf
-from .models import Alarm, Sensor, SensorLatest
+from ..choices import ACTIVE_STATUSES, AlarmKind, SensorType, StationType
+from ..conf import conf
+from ..models import Alarm, Sensor, SensorLatest
 
 __all__ = ["STEP", "SimSensor", "Typhoon", "load_sensors", "timeline_start", "run_typhoon", "RunReport",
            "DirectSink", "MqttSink", "broker_reachable", "active_alarm_levels"]
@@ -256,7 +256,7 @@ class DirectSink:
     def send(self, messages: list[tuple], report: RunReport, at: datetime | None = None) -> None:
         """`at`: when catching up on the past as fast as possible, the batch counts as received at its
         simulated time, so alarms carry the time the rain fell rather than the second the demo was built."""
-        from .services import ingest_messages
+        from ..services.readings import ingest_messages
 
         outcome = ingest_messages(messages, prefix=self.prefix, now=at or timezone.now())
         report.stored += outcome.stored
@@ -270,7 +270,7 @@ class DirectSink:
 
 def broker_reachable(url: str | None = None, timeout: float = 1.0) -> bool:
     """Whether a TCP connection to the broker succeeds."""
-    from .ingest import broker_address
+    from ..ingest import broker_address
 
     address = broker_address(url or settings.MQTT_URL)
     try:
@@ -289,7 +289,7 @@ class MqttSink:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        from .ingest import broker_address
+        from ..ingest import broker_address
 
         self.prefix = prefix or conf("SENSING_MQTT_TOPIC_PREFIX")
         self.address = broker_address(url or settings.MQTT_URL)
@@ -393,7 +393,7 @@ def newest_reading(sensor_ids) -> datetime | None:
 def demo_storm(seed: int = 330112) -> str:
     """The end of the demo build: the demo's storm hours up to now, written directly (a few seconds), so the
     first look already shows open alarms. Returns what `tianmu demo` prints."""
-    from .demo import DEMO_STORM_HOURS
+    from .network import DEMO_STORM_HOURS
 
     sensors = load_sensors()
     report = run_typhoon(sink=DirectSink(), duration=timedelta(hours=DEMO_STORM_HOURS), speed=None, seed=seed,
@@ -405,3 +405,8 @@ def demo_storm(seed: int = 330112) -> str:
             f"蓝 {levels.get('blue', 0)} ({report.seconds:.0f} s)\n"
             "  实时演示 (live): while `tianmu run` is up, run `tianmu simulate typhoon --mqtt` in another terminal "
             "to publish the storm to the broker and watch the alarm list and map update")
+
+
+def demo_storm_step(ctx) -> str:
+    """The demo step "sensing.storm" (a replay step, after the build): the storm's last hours up to now."""
+    return demo_storm(ctx.seed)

@@ -1,0 +1,346 @@
+"""Alarms: rule evaluation and device-fault checks open, escalate, de-escalate and clear them; people
+acknowledge and close them. Each change is saved with its event (`sensing.alarm_opened`, `…_escalated`,
+`…_deescalated`, `…_cleared`, `…_acknowledged`, `…_closed`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tianmu.core.errors import ServiceError
+from tianmu.core.events import emit
+from tianmu.core.scope import check
+
+from ..choices import ACTIVE_STATUSES, LEVEL_RANK, AlarmKind, AlarmStatus, Level, Rule, level_rank, max_level
+from ..conf import conf
+from ..models import Alarm, Sensor, SensorLatest, Station
+from ..parsing import ParsedReading
+from ..rules import Assessment, ThresholdBook, assess_sensor, compute_metrics
+from ..storage import save_antecedents
+from .directory import _sensors, directory
+
+__all__ = ["evaluate_sensors", "check_no_data", "acknowledge_alarm", "acknowledge_station_alarms", "close_alarm"]
+
+
+# ---- rule evaluation and alarms --------------------------------------------------------------------------------
+
+def _payload(alarm: Alarm, **extra) -> dict:
+    data = {"alarm": alarm.pk, "kind": alarm.kind, "rule": alarm.rule, "metric": alarm.metric, "level": alarm.level,
+            "value": alarm.value, "threshold": alarm.threshold, "status": alarm.status,
+            "sensor": alarm.sensor.code, "station": alarm.station.code if alarm.station_id else None,
+            "observed_at": alarm.observed_at.isoformat() if alarm.observed_at else None}
+    data.update(extra)
+    return data
+
+
+def _emit(kind: str, alarm: Alarm, actor=None, **extra) -> None:
+    emit(f"sensing.alarm_{kind}", actor=actor, region=alarm.region, subject=alarm.subject(),
+         payload=_payload(alarm, **extra))
+
+
+def _open(sensor: Sensor, *, kind: str, rule: str, metric: str, level: str, value, threshold, at, now) -> Alarm:
+    alarm = Alarm.objects.create(kind=kind, rule=rule, metric=metric, sensor=sensor, station=sensor.station,
+                                 region=sensor.region, level=level, peak_level=level, value=value,
+                                 threshold=threshold, opened_at=now, observed_at=at, last_level_change=now)
+    _emit("opened", alarm)
+    return alarm
+
+
+def _apply(sensor: Sensor, a: Assessment, alarm: Alarm | None, metrics: dict, at: datetime,
+           now: datetime, quiet: dict[int, Alarm]) -> tuple[Alarm | None, bool]:
+    """One rule's assessment applied to its active alarm: open, escalate at once, hold, or de-escalate
+    (to the level still reached with the hysteresis margin) after N calm evaluations in a row. An alarm whose
+    level does not change is only put in `quiet`, for one bulk update per batch."""
+    if alarm is None:
+        if a.level is None:
+            return None, False
+        return _open(sensor, kind=AlarmKind.THRESHOLD, rule=a.rule, metric=a.metric, level=a.level, value=a.value,
+                     threshold=a.threshold, at=at, now=now), True
+    changed = False
+    current = level_rank(alarm.level)
+    if a.level is not None and level_rank(a.level) > current:
+        before = alarm.level
+        alarm.level, alarm.metric, alarm.value, alarm.threshold = a.level, a.metric, a.value, a.threshold
+        alarm.peak_level = max_level(alarm.peak_level, a.level)
+        alarm.last_level_change, alarm.calm_evaluations, alarm.cleared_at = now, 0, None
+        if alarm.status == AlarmStatus.ACKNOWLEDGED:
+            alarm.status = AlarmStatus.OPEN  # a higher level needs acknowledging again
+        alarm.observed_at = at
+        alarm.save()
+        _emit("escalated", alarm, from_level=before)
+        return alarm, True
+    if level_rank(a.calm_level) >= current:
+        alarm.calm_evaluations = 0
+        alarm.cleared_at = None
+    else:
+        alarm.calm_evaluations += 1
+        if alarm.calm_evaluations >= conf("SENSING_DEESCALATE_AFTER"):
+            alarm.calm_evaluations = 0
+            if a.calm_level is not None:
+                before = alarm.level
+                alarm.level, alarm.metric = a.calm_level, a.calm_metric
+                alarm.value, alarm.threshold = a.calm_value, a.calm_threshold
+                alarm.last_level_change = now
+                alarm.observed_at = at
+                alarm.save()
+                _emit("deescalated", alarm, from_level=before)
+                return alarm, True
+            if alarm.cleared_at is None:
+                alarm.cleared_at = at
+                changed = True
+    alarm.value = metrics.get(alarm.metric, alarm.value)
+    alarm.observed_at = at
+    if changed:
+        alarm.save()
+        _emit("cleared", alarm)
+    else:
+        quiet[alarm.pk] = alarm  # saved with the batch's other quiet updates
+    return alarm, changed
+
+
+def _fault(sensor: Sensor, rule: str, active: dict, *, value, threshold, at, now,
+           quiet: dict[int, Alarm] | None = None) -> bool:
+    alarm = active.get((sensor.pk, rule))
+    if alarm is not None:
+        alarm.value, alarm.observed_at, alarm.cleared_at = value, at, None
+        if quiet is None:
+            alarm.save(update_fields=["value", "observed_at", "cleared_at"])
+        else:
+            quiet[alarm.pk] = alarm
+        return False
+    level = conf("SENSING_FAULT_LEVELS").get(rule, Level.BLUE)
+    active[(sensor.pk, rule)] = _open(sensor, kind=AlarmKind.DEVICE_FAULT, rule=rule, metric=rule, level=level,
+                                      value=value, threshold=threshold, at=at, now=now)
+    return True
+
+
+def _clear_fault(alarm: Alarm | None, at) -> bool:
+    if alarm is None or alarm.cleared_at is not None:
+        return False
+    alarm.cleared_at = at
+    alarm.save(update_fields=["cleared_at"])
+    _emit("cleared", alarm)
+    return True
+
+
+QUIET_FIELDS = ["value", "observed_at", "calm_evaluations", "cleared_at"]
+
+
+def _refresh_alarm_levels(sensor_ids: Iterable[int], active: dict,
+                          latest: dict[int, SensorLatest] | None = None) -> None:
+    """Each sensor's current alarm level (the highest of its active threshold alarms) on its latest value,
+    for the map: the current values (from `latest` when the caller read them in this transaction), then one
+    update per level that changed."""
+    levels: dict[int, str] = {sid: "" for sid in sensor_ids}
+    for (sid, _rule), alarm in active.items():
+        if sid in levels and alarm.kind == AlarmKind.THRESHOLD and alarm.status in ACTIVE_STATUSES:
+            levels[sid] = max_level(levels[sid] or None, alarm.level) or ""
+    latest = latest or {}
+    current = {sid: latest[sid].alarm_level for sid in levels if sid in latest}
+    unread = [sid for sid in levels if sid not in latest]
+    if unread:
+        current.update(SensorLatest.objects.filter(pk__in=unread).values_list("pk", "alarm_level"))
+    changed: dict[str, list[int]] = {}
+    for sid, level in levels.items():
+        if sid in current and current[sid] != level:
+            changed.setdefault(level, []).append(sid)
+    for level, sids in sorted(changed.items()):
+        SensorLatest.objects.filter(pk__in=sids).update(alarm_level=level)
+
+
+def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
+                     out_of_range: list[tuple[Sensor, ParsedReading]] = (),
+                     sensors: dict[int, Sensor] | None = None) -> int:
+    """Evaluate every rule of these sensors at their latest reading and apply the results to their alarms;
+    open out-of-range device faults. Returns the number of alarm changes (opened, level changed, cleared).
+
+    Set-based: the number of queries does not grow with the number of sensors (history through
+    `rules.compute_metrics`, one bulk update for antecedent indexes and one for alarms whose level holds);
+    only alarms that open or change level are written one by one, with their events. `sensors` may hold the
+    sensors already read in this transaction (by ingest's checks), to save reading them again."""
+    now = now or timezone.now()
+    evaluated = set(sensor_ids)
+    ids = evaluated | {s.pk for s, _p in out_of_range}
+    if not ids:
+        return 0
+    if not transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            return evaluate_sensors(evaluated, now=now, out_of_range=out_of_range, sensors=sensors)
+    known = sensors or {}
+    missing = [sid for sid in evaluated if sid not in known]
+    if missing:
+        known = {**known, **{s.pk: s for s in _sensors().filter(pk__in=missing)}}
+    sensors = [known[sid] for sid in sorted(evaluated) if sid in known]  # a fixed order: alarms lock in it
+    latest = SensorLatest.objects.in_bulk([s.pk for s in sensors])
+    evaluations = compute_metrics(sensors, latest)
+    book = ThresholdBook(sensors, directory.thresholds())
+    active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
+        sensor_id__in=ids, status__in=ACTIVE_STATUSES).select_related("sensor", "station", "region")
+        .defer("region__boundary").order_by("pk")}  # locked in id order, like every batch of alarms
+    rules_of: dict[int, set[str]] = {}
+    for (sid, rule), a in active.items():
+        if a.kind == AlarmKind.THRESHOLD:
+            rules_of.setdefault(sid, set()).add(rule)
+    changes = 0
+    quiet: dict[int, Alarm] = {}
+    antecedents: list[SensorLatest] = []
+    for s in sensors:
+        ev = evaluations.get(s.pk)
+        if ev is None:
+            continue
+        if ev.antecedent_changed:
+            lt = latest[s.pk]
+            lt.antecedent_index, lt.antecedent_hour = ev.antecedent, ev.antecedent_hour
+            antecedents.append(lt)
+        for a in assess_sensor(s, ev, book, rules_of.get(s.pk, frozenset())):
+            alarm, changed = _apply(s, a, active.get((s.pk, a.rule)), ev.metrics, ev.at, now, quiet)
+            if alarm is not None:
+                active[(s.pk, a.rule)] = alarm
+            changes += changed
+        if ev.stuck is not None:
+            n, same = ev.stuck
+            if same:
+                changes += _fault(s, Rule.STUCK, active, value=n, threshold=n, at=ev.at, now=now, quiet=quiet)
+            else:
+                changes += _clear_fault(active.get((s.pk, Rule.STUCK)), ev.at)
+        changes += _clear_fault(active.get((s.pk, Rule.NO_DATA)), ev.at)
+        changes += _clear_fault(active.get((s.pk, Rule.OUT_OF_RANGE)), ev.at)
+    for s, p in out_of_range:
+        bound = s.valid_max if s.valid_max is not None and p.value > s.valid_max else s.valid_min
+        changes += _fault(s, Rule.OUT_OF_RANGE, active, value=p.value, threshold=bound, at=p.ts, now=now)
+    if antecedents:
+        save_antecedents([(lt.pk, lt.antecedent_index, lt.antecedent_hour) for lt in antecedents])
+    if quiet:
+        Alarm.objects.bulk_update(list(quiet.values()), QUIET_FIELDS, batch_size=1000)
+    _refresh_alarm_levels(ids, active, latest)
+    return changes
+
+
+def check_no_data(*, now: datetime | None = None) -> int:
+    """Open a device-fault alarm for every active sensor silent for N reporting intervals; returns how many."""
+    now = now or timezone.now()
+    n = conf("SENSING_NO_DATA_INTERVALS")
+    stale = []
+    for sid, interval, created, received in Sensor.objects.filter(retired=False).values_list(
+            "pk", "interval_s", "created_at", "latest__received_at"):
+        last = received or created
+        if interval and (now - last).total_seconds() > n * interval:
+            stale.append((sid, (now - last).total_seconds(), n * interval))
+    if not stale:
+        return 0
+    opened = 0
+    with transaction.atomic():
+        sensors = Sensor.objects.select_related("station", "region").in_bulk([sid for sid, _g, _t in stale])
+        active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
+            sensor_id__in=list(sensors), rule=Rule.NO_DATA, status__in=ACTIVE_STATUSES).select_related(
+            "sensor", "station", "region").defer("region__boundary").order_by("pk")}
+        for sid, gap, limit in stale:
+            opened += _fault(sensors[sid], Rule.NO_DATA, active, value=round(gap), threshold=limit, at=now, now=now)
+    return opened
+
+
+# ---- people act on alarms --------------------------------------------------------------------------------------
+
+def _locked(alarm) -> Alarm:
+    pk = alarm.pk if isinstance(alarm, Alarm) else alarm
+    return Alarm.objects.select_for_update(of=("self",)).select_related("sensor", "station", "region").get(pk=pk)
+
+
+def _acknowledge(actor, alarm: Alarm, note: str, at: datetime, **extra) -> None:
+    """The per-alarm part of acknowledging, for one alarm or a station's: the caller has locked the alarm,
+    checked scope and that it is open. Each alarm gets its own event: the live pages and the audit trail
+    follow alarms, not batches."""
+    alarm.status = AlarmStatus.ACKNOWLEDGED
+    alarm.acknowledged_by, alarm.acknowledged_at = actor, at
+    alarm.acknowledged_note = (note or "").strip()[:2000]
+    alarm.save()
+    _emit("acknowledged", alarm, actor=actor, note=alarm.acknowledged_note, **extra)
+
+
+def acknowledge_alarm(actor, alarm, note: str = "") -> Alarm:
+    """A person confirms they have seen an open alarm (and what they are doing about it)."""
+    with transaction.atomic():
+        alarm = _locked(alarm)
+        check(actor, "sensing.alarm.acknowledge", alarm.region)
+        if alarm.status != AlarmStatus.OPEN:
+            raise ServiceError({"status": [_("只有未确认的告警可以确认")]})
+        _acknowledge(actor, alarm, note, timezone.now())
+    return alarm
+
+
+def _shown(seen) -> dict[int, str]:
+    """The guard of a station acknowledgement, (alarm id, level) pairs, as {id: level}; malformed → ServiceError."""
+    shown: dict[int, str] = {}
+    try:
+        for pk, level in seen:
+            pk = int(pk)
+            if level not in LEVEL_RANK or shown.get(pk, level) != level:
+                raise ValueError(level)
+            shown[pk] = level
+    except (TypeError, ValueError) as exc:
+        raise ServiceError({"seen": [_("应为页面所显示的每条未确认告警的编号与等级")]}) from exc
+    return shown
+
+
+def acknowledge_station_alarms(actor, place: Station | Sensor, note: str = "", *, seen) -> int:
+    """Acknowledge every open alarm of one station at once (确认该站全部告警), or of one stand-alone device (a
+    sensor's alarms without a station): the groups of the per-station view. Returns how many.
+
+    On a typhoon night a station carries two or three open rules and the duty officer acknowledges hundreds;
+    one by one is not workable. But a batch must not acknowledge what the officer never saw: `seen` is the
+    (alarm id, level) of every open alarm the page showed, and if the station now has an open alarm not among
+    them (opened since, or an acknowledged one re-opened by an escalation) or at another level, nothing changes
+    and a ServiceError on `seen` asks them to look again. Alarms shown but since acknowledged or closed by
+    someone else are simply no longer open. All or nothing on scope too: every alarm's region is checked (a
+    station that moved keeps its old alarms where they opened), and one outside the actor's write scope
+    raises ScopeError before anything changes. Alarms are locked in id order, like every batch of alarms."""
+    check(actor, "sensing.alarm.acknowledge")
+    if isinstance(place, Sensor):
+        mine = Q(sensor_id=place.pk, station__isnull=True)
+    else:
+        mine = Q(station_id=place.pk)
+    with transaction.atomic():
+        alarms = list(Alarm.objects.select_for_update(of=("self",)).filter(mine, status=AlarmStatus.OPEN)
+                      .select_related("sensor", "station", "region").defer("region__boundary").order_by("pk"))
+        for alarm in alarms:
+            check(actor, "sensing.alarm.acknowledge", alarm.region)
+        shown = _shown(seen)
+        stale = []
+        if any(alarm.pk not in shown for alarm in alarms):
+            stale.append(_("有新的未确认告警(在页面显示之后产生,或已确认的告警升级后重新待确认),请核对后再确认"))
+        if any(alarm.pk in shown and shown[alarm.pk] != alarm.level for alarm in alarms):
+            stale.append(_("有告警的等级在页面显示之后发生了变化,请核对后再确认"))
+        if stale:
+            raise ServiceError({"seen": stale})
+        if not alarms:
+            raise ServiceError({"status": [_("该站没有未确认的告警")]})
+        now = timezone.now()
+        for alarm in alarms:
+            _acknowledge(actor, alarm, note, now, together=len(alarms))
+    return len(alarms)
+
+
+def close_alarm(actor, alarm, note: str = "") -> Alarm:
+    """A person closes an alarm with a note on how it was handled; a still-active condition opens a new one
+    at the next evaluation."""
+    note = (note or "").strip()
+    with transaction.atomic():
+        alarm = _locked(alarm)
+        check(actor, "sensing.alarm.close", alarm.region)
+        if alarm.status == AlarmStatus.CLOSED:
+            raise ServiceError({"status": [_("告警已关闭")]})
+        if not note:
+            raise ServiceError({"note": [_("关闭告警须填写处置说明")]})
+        alarm.status = AlarmStatus.CLOSED
+        alarm.closed_by, alarm.closed_at, alarm.closed_note = actor, timezone.now(), note[:2000]
+        alarm.save()
+        _emit("closed", alarm, actor=actor, note=alarm.closed_note)
+        active = {(a.sensor_id, a.rule): a for a in Alarm.objects.filter(sensor_id=alarm.sensor_id,
+                                                                          status__in=ACTIVE_STATUSES)}
+        _refresh_alarm_levels([alarm.sensor_id], active)
+    return alarm
