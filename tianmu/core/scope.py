@@ -54,18 +54,21 @@ CORE_PERMISSIONS: dict[str, dict[str, Grant]] = {
 
 @cache
 def permission_table() -> dict[str, dict[str, Grant]]:
-    """Core's actions and every installed app's (TianmuApp.permissions), as one table."""
+    """Core's actions, every installed app's (TianmuApp.permissions) and every lifecycle's transitions
+    (core/workflow.py), as one table."""
     from .plugins import platform_apps
+    from .workflow import lifecycles
 
     table = {action: dict(grants) for action, grants in CORE_PERMISSIONS.items()}
-    for app in platform_apps():
-        for action, grants in getattr(app, "permissions", {}).items():
-            if action in table:
-                raise ValueError(f"permission {action!r} declared twice")
-            unknown = set(grants) - set(Role.values)
-            if unknown:
-                raise ValueError(f"permission {action!r} names unknown roles {sorted(unknown)}")
-            table[action] = dict(grants)
+    rows = [row for app in platform_apps() for row in getattr(app, "permissions", {}).items()]
+    rows += [row for lifecycle in lifecycles() for row in lifecycle.permissions().items()]
+    for action, grants in rows:
+        if action in table:
+            raise ValueError(f"permission {action!r} declared twice")
+        unknown = set(grants) - set(Role.values)
+        if unknown:
+            raise ValueError(f"permission {action!r} names unknown roles {sorted(unknown)}")
+        table[action] = dict(grants)
     return table
 
 

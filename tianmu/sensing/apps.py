@@ -12,7 +12,7 @@ class SensingConfig(plugins.TianmuApp):
     name = "tianmu.sensing"
     label = "sensing"
     verbose_name = _("监测感知")
-    declarations = ("kinds",)
+    declarations = ("kinds", "lifecycles")
     api = [("/sensing", "tianmu.sensing.api:router"), ("/map", "tianmu.sensing.api:map_router")]
     urls = [("sensing/", "tianmu.sensing.urls")]
     menu = [plugins.MenuItem(_("监测预警"), "sensing:alarms", order=30, key="sensing")]
@@ -29,12 +29,10 @@ class SensingConfig(plugins.TianmuApp):
     # Only `tianmu demo` runs these: the demo network's quiet-weather feed invents readings.
     demo_workers = {"demo-feed": ["demo_feed"]}
     matrix = "tianmu.sensing.tests.matrix:matrix_objects"
-    # Rows of the permission table (core/scope.py). Department gateways (api_client) submit readings for the
-    # sensors in their region, and change nothing else.
+    # Rows of the permission table (core/scope.py), besides the alarm lifecycle's (lifecycles.py). Department
+    # gateways (api_client) submit readings for the sensors in their region, and change nothing else.
     permissions = {
         "sensing.readings.submit": {role: scope.HOME for role in (*scope.WRITERS, Role.API_CLIENT)},
-        "sensing.alarm.acknowledge": {role: scope.HOME for role in scope.WRITERS},
-        "sensing.alarm.close": {role: scope.HOME for role in scope.WRITERS},
         "sensing.threshold.set": {role: scope.HOME for role in scope.WRITERS},
         "sensing.threshold.set_default": {role: scope.DISTRICT_ONLY for role in scope.WRITERS},
     }

@@ -1,6 +1,6 @@
 """Alarms: rule evaluation and device-fault checks open, escalate, de-escalate and clear them; people
-acknowledge and close them. Each change is saved with its event (`sensing.alarm_opened`, `…_escalated`,
-`…_deescalated`, `…_cleared`, `…_acknowledged`, `…_closed`)."""
+acknowledge and close them through the alarm's lifecycle (sensing/lifecycles.py). Each change is saved with
+its event (`sensing.alarm.opened`, `….escalated`, `….deescalated`, `….cleared`, `….acknowledged`, `….closed`)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,15 @@ from tianmu.core.scope import check
 
 from ..choices import ACTIVE_STATUSES, LEVEL_RANK, AlarmKind, AlarmStatus, Level, Rule, level_rank, max_level
 from ..conf import conf
+from ..lifecycles import ALARM
 from ..models import Alarm, Sensor, SensorLatest, Station
 from ..parsing import ParsedReading
 from ..rules import Assessment, ThresholdBook, assess_sensor, compute_metrics
 from ..storage import save_antecedents
 from .directory import _sensors, directory
 
-__all__ = ["evaluate_sensors", "check_no_data", "acknowledge_alarm", "acknowledge_station_alarms", "close_alarm"]
+__all__ = ["evaluate_sensors", "check_no_data", "acknowledge_alarm", "acknowledge_station_alarms", "close_alarm",
+           "refresh_sensor_level"]
 
 
 # ---- rule evaluation and alarms --------------------------------------------------------------------------------
@@ -39,7 +41,7 @@ def _payload(alarm: Alarm, **extra) -> dict:
 
 
 def _emit(kind: str, alarm: Alarm, actor=None, **extra) -> None:
-    emit(f"sensing.alarm_{kind}", actor=actor, region=alarm.region, subject=alarm.subject(),
+    emit(f"sensing.alarm.{kind}", actor=actor, region=alarm.region, subject=alarm.subject(),
          payload=_payload(alarm, **extra))
 
 
@@ -246,31 +248,10 @@ def check_no_data(*, now: datetime | None = None) -> int:
 
 # ---- people act on alarms --------------------------------------------------------------------------------------
 
-def _locked(alarm) -> Alarm:
-    pk = alarm.pk if isinstance(alarm, Alarm) else alarm
-    return Alarm.objects.select_for_update(of=("self",)).select_related("sensor", "station", "region").get(pk=pk)
-
-
-def _acknowledge(actor, alarm: Alarm, note: str, at: datetime, **extra) -> None:
-    """The per-alarm part of acknowledging, for one alarm or a station's: the caller has locked the alarm,
-    checked scope and that it is open. Each alarm gets its own event: the live pages and the audit trail
-    follow alarms, not batches."""
-    alarm.status = AlarmStatus.ACKNOWLEDGED
-    alarm.acknowledged_by, alarm.acknowledged_at = actor, at
-    alarm.acknowledged_note = (note or "").strip()[:2000]
-    alarm.save()
-    _emit("acknowledged", alarm, actor=actor, note=alarm.acknowledged_note, **extra)
-
-
 def acknowledge_alarm(actor, alarm, note: str = "") -> Alarm:
-    """A person confirms they have seen an open alarm (and what they are doing about it)."""
-    with transaction.atomic():
-        alarm = _locked(alarm)
-        check(actor, "sensing.alarm.acknowledge", alarm.region)
-        if alarm.status != AlarmStatus.OPEN:
-            raise ServiceError({"status": [_("只有未确认的告警可以确认")]})
-        _acknowledge(actor, alarm, note, timezone.now())
-    return alarm
+    """A person confirms they have seen an open alarm (and what they are doing about it): the lifecycle's
+    "acknowledge" transition (sensing/lifecycles.py)."""
+    return ALARM.perform(actor, alarm, "acknowledge", note=note)
 
 
 def _shown(seen) -> dict[int, str]:
@@ -299,7 +280,7 @@ def acknowledge_station_alarms(actor, place: Station | Sensor, note: str = "", *
     someone else are simply no longer open. All or nothing on scope too: every alarm's region is checked (a
     station that moved keeps its old alarms where they opened), and one outside the actor's write scope
     raises ScopeError before anything changes. Alarms are locked in id order, like every batch of alarms."""
-    check(actor, "sensing.alarm.acknowledge")
+    check(actor, ALARM.action("acknowledge"))
     if isinstance(place, Sensor):
         mine = Q(sensor_id=place.pk, station__isnull=True)
     else:
@@ -307,8 +288,7 @@ def acknowledge_station_alarms(actor, place: Station | Sensor, note: str = "", *
     with transaction.atomic():
         alarms = list(Alarm.objects.select_for_update(of=("self",)).filter(mine, status=AlarmStatus.OPEN)
                       .select_related("sensor", "station", "region").defer("region__boundary").order_by("pk"))
-        for alarm in alarms:
-            check(actor, "sensing.alarm.acknowledge", alarm.region)
+        steps = [ALARM.check(actor, alarm, "acknowledge", note=note) for alarm in alarms]
         shown = _shown(seen)
         stale = []
         if any(alarm.pk not in shown for alarm in alarms):
@@ -319,28 +299,22 @@ def acknowledge_station_alarms(actor, place: Station | Sensor, note: str = "", *
             raise ServiceError({"seen": stale})
         if not alarms:
             raise ServiceError({"status": [_("该站没有未确认的告警")]})
-        now = timezone.now()
-        for alarm in alarms:
-            _acknowledge(actor, alarm, note, now, together=len(alarms))
+        now = steps[0].at
+        for alarm, step in zip(alarms, steps, strict=True):
+            step.at = now  # one moment for the whole station
+            step.extra["together"] = len(alarms)  # each alarm its own event: pages and the audit follow alarms
+            ALARM.apply(alarm, step)
     return len(alarms)
 
 
 def close_alarm(actor, alarm, note: str = "") -> Alarm:
-    """A person closes an alarm with a note on how it was handled; a still-active condition opens a new one
-    at the next evaluation."""
-    note = (note or "").strip()
-    with transaction.atomic():
-        alarm = _locked(alarm)
-        check(actor, "sensing.alarm.close", alarm.region)
-        if alarm.status == AlarmStatus.CLOSED:
-            raise ServiceError({"status": [_("告警已关闭")]})
-        if not note:
-            raise ServiceError({"note": [_("关闭告警须填写处置说明")]})
-        alarm.status = AlarmStatus.CLOSED
-        alarm.closed_by, alarm.closed_at, alarm.closed_note = actor, timezone.now(), note[:2000]
-        alarm.save()
-        _emit("closed", alarm, actor=actor, note=alarm.closed_note)
-        active = {(a.sensor_id, a.rule): a for a in Alarm.objects.filter(sensor_id=alarm.sensor_id,
-                                                                          status__in=ACTIVE_STATUSES)}
-        _refresh_alarm_levels([alarm.sensor_id], active)
-    return alarm
+    """A person closes an alarm with a note on how it was handled (the lifecycle's "close" transition); a
+    still-active condition opens a new one at the next evaluation."""
+    return ALARM.perform(actor, alarm, "close", note=note)
+
+
+def refresh_sensor_level(sensor_id: int) -> None:
+    """One sensor's map colour from its active alarms (after a person closed one)."""
+    active = {(a.sensor_id, a.rule): a for a in Alarm.objects.filter(sensor_id=sensor_id,
+                                                                      status__in=ACTIVE_STATUSES)}
+    _refresh_alarm_levels([sensor_id], active)

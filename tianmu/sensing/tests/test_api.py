@@ -92,7 +92,7 @@ def test_acknowledge_and_close_within_scope(world, net, storm, client):
     r = client.post(f"{API}/alarms/{a.pk}/close", {"note": "雨停,巡查无险情"}, content_type="application/json")
     assert r.json()["status"] == "closed" and r.json()["closed_note"] == "雨停,巡查无险情" and r.json()["level"] == "orange"
     types = list(Event.objects.filter(subject=f"alarm:{a.pk}").values_list("type", flat=True))
-    assert types == ["sensing.alarm_opened", "sensing.alarm_acknowledged", "sensing.alarm_closed"]
+    assert types == ["sensing.alarm.opened", "sensing.alarm.acknowledged", "sensing.alarm.closed"]
     login(client, world["users"]["commander"])
     r = client.get(f"{API}/alarms", {"status": "closed", "rule": "rainstorm"})
     assert [x["id"] for x in r.json()["results"]] == [a.pk]
