@@ -68,7 +68,7 @@ def live_server_url(tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT_S
     try:
-        while True:
+        while True:  # bounded poll: a real server process starting
             if proc.poll() is not None:
                 pytest.fail(f"uvicorn exited with {proc.returncode}:\n{_tail(log_path)}", pytrace=False)
             try:

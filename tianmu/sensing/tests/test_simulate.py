@@ -170,7 +170,7 @@ def test_command_refuses_bad_options(storm_net):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(not simulate.broker_reachable(), reason="no MQTT broker at settings.MQTT_URL")
+@pytest.mark.usefixtures("broker")
 def test_mqtt_mode_reaches_the_store_through_the_worker(storm_net):
     """Published on the devices' topics at QoS 1 and stored by the real ingest worker."""
     from tianmu.sensing.ingest import IngestWorker
