@@ -44,6 +44,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check tianmu tests bench
+	PYTHONPATH=. $(BIN)/lint-imports
 
 messages: $(STAMP)
 	cd tianmu && ../$(BIN)/tianmu makemessages -l en --no-obsolete && ../$(BIN)/tianmu compilemessages -l en
