@@ -22,7 +22,7 @@ from .errors import ServiceError, bilingual
 from .models import ApiToken, Region
 from .scope import region_prefix
 
-__all__ = ["build_api", "TokenAuth", "core_router"]
+__all__ = ["build_api", "TianmuAPI", "TokenAuth", "core_router"]
 
 
 class TokenAuth(HttpBearer):
@@ -102,8 +102,68 @@ def _validation_payload(errors: list[dict]) -> dict:
     return {"code": "validation_error", "errors": out}
 
 
+# What each tag group holds, in the order Swagger lists the groups (a tag's first word names its group).
+TAG_GROUPS = {
+    "core": "Liveness, the caller, administrative regions",
+    "map": "Command map: layers, statistics, search",
+    "sensing": "Monitoring: latest values, readings, alarms, thresholds; stations and sensors",
+    "registry": "Emergency base data (应急基础数据)",
+}
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """A router tag "<ascii words> · <中文标题>" as (name, title): "registry · shelters · 避灾安置场所" →
+    ("registry / shelters", "避灾安置场所"). The OpenAPI tag is the plain-ASCII name, so client generators make
+    plain module and class names from it; the title goes into the tag's description."""
+    parts = tag.split(" · ")
+    n = next((i for i, part in enumerate(parts) if not part.isascii()), len(parts)) or len(parts)
+    return " / ".join(parts[:n]), " · ".join(parts[n:])
+
+
+class TianmuAPI(NinjaAPI):
+    """NinjaAPI with a contract client generators can use: unique, readable operationIds and ASCII tags.
+
+    operationId: an explicit `operation_id=` wins (record kinds use `<slug>_<verb>`, e.g. shelters_list);
+    otherwise `<group>_<view function>`, the group being the first word of the operation's tag (core_me,
+    map_layers, sensing_alarm_acknowledge). Ninja's default, `<module>_<function>`, is the same for every
+    record kind. Tags: see split_tag; the document lists them group by group (TAG_GROUPS), with descriptions.
+    """
+
+    def get_openapi_operation_id(self, operation) -> str:
+        if operation.tags:
+            group = operation.tags[0].split()[0]  # "sensing · 监测感知" → sensing
+        else:  # tianmu.<app>.api → <app>
+            group = operation.view_func.__module__.removesuffix(".api").rsplit(".", 1)[-1]
+        return f"{group}_{operation.view_func.__name__}"
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        titles: dict[str, str] = {}
+        for operations in schema["paths"].values():
+            for op in operations.values():
+                names = []
+                for tag in op.get("tags", ()):
+                    name, title = split_tag(tag)
+                    titles.setdefault(name, title)
+                    names.append(name)
+                if names:
+                    op["tags"] = names
+        groups = list(TAG_GROUPS)
+
+        def rank(name: str) -> int:
+            group = name.split()[0]
+            return groups.index(group) if group in groups else len(groups)
+
+        tags = []
+        for name in sorted(titles, key=rank):  # stable: within a group, in the order the routes come
+            about = " — ".join(x for x in (titles[name], TAG_GROUPS.get(name.split()[0], "")) if x)
+            tags.append({"name": name, "description": about} if about else {"name": name})
+        schema["tags"] = tags
+        return schema
+
+
 def build_api() -> NinjaAPI:
-    api = NinjaAPI(
+    api = TianmuAPI(
         title="Tianmu 天目 API",
         version="1",
         description=(

@@ -22,7 +22,7 @@ from .kinds import kinds
 from .queries import RecordFilter, apply_filter, statistics, visible
 from .services import create_record, delete_record, record_snapshot, update_record
 
-__all__ = ["record_routers", "serialize", "record_rows"]
+__all__ = ["record_routers", "record_tag", "operation_id", "serialize", "record_rows"]
 
 MAX_PAGE_SIZE = 1000
 
@@ -192,12 +192,26 @@ def _filter_params(kind, request) -> RecordFilter:
     return RecordFilter.from_params(kind, request.GET)
 
 
+def record_tag(kind) -> str:
+    """The kind's OpenAPI tag: its app group first, so Swagger lists a group's kinds together
+    (e.g. "registry · shelters · 避灾安置场所", "sensing · stations · 监测站")."""
+    return f"{kind.nav_group} · {kind.slug} · {kind.verbose_name_plural()}"
+
+
+def operation_id(kind, verb: str) -> str:
+    """A record kind's operationId: the slug and a verb, e.g. shelters_list, stations_import."""
+    return f"{kind.slug.replace('-', '_')}_{verb}"
+
+
 def record_router(kind) -> Router:
-    router = Router(tags=[f"{kind.slug} · {kind.verbose_name_plural()}"])
+    router = Router(tags=[record_tag(kind)])
     Out, In, Page = _schemas(kind)
     filter_doc = ", ".join(kind.filter_fields) or "none"
 
-    @router.get("/", response=Page, summary=f"List {kind.slug}",
+    def op(verb: str) -> str:
+        return operation_id(kind, verb)
+
+    @router.get("/", response=Page, operation_id=op("list"), summary=f"List {kind.slug}",
                 description=("Filters: region (code, includes sub-regions), q (search), bbox=min_lon,min_lat,max_lon,"
                              f"max_lat, lon+lat+radius (metres), and by field: {filter_doc}. page, page_size (≤1000)."))
     def list_records(request, page: int = 1, page_size: int = 100):
@@ -213,45 +227,50 @@ def record_router(kind) -> Router:
         return JsonResponse({"count": total, "page": page, "page_size": page_size, "results": results},
                             json_dumps_params=COMPACT)
 
-    @router.get("/stats", summary=f"Statistics of {kind.slug} by type and by town (same filters as the list)")
+    @router.get("/stats", operation_id=op("stats"),
+                summary=f"Statistics of {kind.slug} by type and by town (same filters as the list)")
     def stats(request):
         return statistics(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)), kind)
 
-    @router.get("/geojson", summary=f"{kind.slug} as a GeoJSON FeatureCollection (same filters as the list)")
+    @router.get("/geojson", operation_id=op("geojson"),
+                summary=f"{kind.slug} as a GeoJSON FeatureCollection (same filters as the list)")
     def geojson(request):
         from .io import export_geojson
 
         return export_geojson(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)), kind)
 
-    @router.get("/{int:record_id}", response=Out, summary=f"One of {kind.slug}")
+    @router.get("/{int:record_id}", response=Out, operation_id=op("get"), summary=f"One of {kind.slug}")
     def detail(request, record_id: int):
         rows, _total = record_rows(visible(request.auth, kind).filter(pk=record_id), kind, town_names())
         if not rows:
             raise Http404
         return JsonResponse(rows[0], json_dumps_params=COMPACT)
 
-    @router.get("/{int:record_id}/history", response=list[HistoryOut], summary="Change history: who, when, what")
+    @router.get("/{int:record_id}/history", response=list[HistoryOut], operation_id=op("history"),
+                summary="Change history: who, when, what")
     def history(request, record_id: int):
         obj = get_object_or_404(visible(request.auth, kind), pk=record_id)
         return change_history(obj)
 
-    @router.post("/", response={201: Out}, summary=f"Create one of {kind.slug}")
+    @router.post("/", response={201: Out}, operation_id=op("create"), summary=f"Create one of {kind.slug}")
     def create(request, payload: In):
         obj = create_record(request.auth, kind, payload.dict(exclude_unset=True))
         return Status(201, serialize(kind, obj))
 
-    @router.patch("/{int:record_id}", response=Out, summary=f"Change fields of one of {kind.slug}")
+    @router.patch("/{int:record_id}", response=Out, operation_id=op("update"),
+                  summary=f"Change fields of one of {kind.slug}")
     def patch(request, record_id: int, payload: In):
         obj = get_object_or_404(visible(request.auth, kind), pk=record_id)
         return serialize(kind, update_record(request.auth, kind, obj, payload.dict(exclude_unset=True)))
 
-    @router.delete("/{int:record_id}", response={204: None}, summary=f"Delete one of {kind.slug}")
+    @router.delete("/{int:record_id}", response={204: None}, operation_id=op("delete"),
+                   summary=f"Delete one of {kind.slug}")
     def delete(request, record_id: int):
         obj = get_object_or_404(visible(request.auth, kind), pk=record_id)
         delete_record(request.auth, kind, obj)
         return Status(204, None)
 
-    @router.post("/import", response=ImportOut,
+    @router.post("/import", response=ImportOut, operation_id=op("import"),
                  summary=f"Import {kind.slug} from Excel (.xlsx); dry_run=true only checks and lists every error")
     def import_file(request, file: File[UploadedFile], dry_run: Form[bool] = True,
                     update_existing: Form[bool] = False):
