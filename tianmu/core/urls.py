@@ -7,4 +7,6 @@ app_name = "core"
 urlpatterns = [
     path("events/", views.event_list, name="events"),
     path("events/stream", views.event_stream, name="event_stream"),
+    # Any declared lifecycle's transition from a page button (core/workflow.py).
+    path("wf/<str:key>/<int:pk>/<str:name>/", views.transition_view, name="transition"),
 ]

@@ -12,7 +12,7 @@ from django.db.models import Max
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from .events import visible_events
 from .models import Event
@@ -93,3 +93,45 @@ async def event_stream(request):
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+# ---- lifecycle transitions (core/workflow.py): the page side of every declared transition ---------------------
+
+@login_required
+@require_POST
+def transition_view(request, key: str, pk: int, name: str, done: str = "", fallback: str = "/"):
+    """A person makes a declared transition from a page button (form fields: note, approver, next); the
+    result is a message and a redirect back to `next` (same site only) or `fallback`. Objects the user may not
+    see are a 404; a refused or invalid transition is an error message, never a 500."""
+    from django.contrib import messages
+    from django.contrib.auth import get_user_model
+    from django.http import Http404
+    from django.shortcuts import get_object_or_404, redirect
+    from django.utils.http import url_has_allowed_host_and_scheme
+    from django.utils.translation import gettext as _
+
+    from .errors import ScopeError, ServiceError
+    from .workflow import get_lifecycle
+
+    try:
+        lifecycle = get_lifecycle(key)
+    except KeyError:
+        raise Http404(key) from None
+    obj = get_object_or_404(lifecycle.visible(request.user), pk=pk)
+    try:
+        t = lifecycle.transition(name)
+        approver = None
+        if t.second_approver:
+            approver = get_user_model().objects.filter(username=request.POST.get("approver", ""),
+                                                       is_active=True).first()
+        lifecycle.perform(request.user, obj, name, note=request.POST.get("note", ""), approver=approver)
+        messages.success(request, str(done) if done else _("已完成:%(label)s") % {"label": t.label})
+    except ServiceError as exc:
+        for err in exc.as_list():
+            messages.error(request, err["message"])
+    except ScopeError as exc:
+        messages.error(request, str(exc.message))
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    return redirect(fallback)

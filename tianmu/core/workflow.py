@@ -38,7 +38,7 @@ from .events import emit
 from .scope import Grant, can, check
 
 __all__ = ["Transition", "Lifecycle", "Step", "OPTIONAL", "REQUIRED", "NONE", "lifecycles", "get_lifecycle",
-           "NOTE_MAX"]
+           "NOTE_MAX", "body_schema", "add_routes"]
 
 OPTIONAL, REQUIRED, NONE = "optional", "required", "none"
 NOTE_MAX = 2000
@@ -193,6 +193,53 @@ class Lifecycle:
             step.extra.update(extra or {})
             self.apply(obj, step)
         return obj
+
+
+def body_schema(lifecycle: Lifecycle, t: Transition):
+    """The request body a transition needs: a note (when it takes one) and an approver's username (when it asks
+    for a second approver)."""
+    from ninja import Schema
+    from pydantic import Field, create_model
+
+    fields: dict = {}
+    if t.note != NONE:  # a required note is checked by the service, with the transition's own message
+        fields["note"] = (str, Field("", max_length=NOTE_MAX))
+    if t.second_approver:
+        fields["approver"] = (str, Field(..., max_length=150))
+    name = "".join(part.title() for part in f"{lifecycle.key}.{t.name}".split(".")) + "In"
+    return create_model(name, __base__=Schema, **fields)
+
+
+def add_routes(router, lifecycle: Lifecycle, *, path: str, param: str, response, serialize) -> None:
+    """Add `POST {path}/{transition}` to a Ninja router for every transition, e.g. path "/alarms/{int:alarm_id}",
+    param "alarm_id": the object is looked up among those the caller may see (else 404), the body is the
+    transition's (body_schema), and the answer is `serialize(obj)`. operationId: "<app>_<object>_<transition>"."""
+    import inspect
+
+    from django.contrib.auth import get_user_model
+    from django.shortcuts import get_object_or_404
+
+    for t in lifecycle.transitions.values():
+        schema = body_schema(lifecycle, t)
+
+        def view(request, payload, _t=t, **kwargs):
+            obj = get_object_or_404(lifecycle.visible(request.auth), pk=kwargs[param])
+            approver = None
+            if _t.second_approver:
+                approver = get_user_model().objects.filter(username=payload.approver, is_active=True).first()
+                if approver is None:
+                    raise ServiceError({"approver": [_("没有这个用户")]})
+            return serialize(lifecycle.perform(request.auth, obj, _t.name, note=getattr(payload, "note", ""),
+                                               approver=approver))
+
+        view.__name__ = f"{lifecycle.key.split('.')[-1]}_{t.name}"
+        view.__signature__ = inspect.Signature([
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, annotation=int),
+            inspect.Parameter("payload", inspect.Parameter.KEYWORD_ONLY, annotation=schema),
+        ])
+        router.post(f"{path}/{t.name}", response=response, summary=f"{t.label} ({lifecycle.key}.{t.name})",
+                    operation_id=f"{lifecycle.key.replace('.', '_')}_{t.name}")(view)
 
 
 def lifecycles() -> list[Lifecycle]:

@@ -16,8 +16,10 @@ from ninja.files import UploadedFile
 
 from tianmu.core.errors import ServiceError
 from tianmu.core.registry.api import COMPACT, ImportOut
+from tianmu.core.workflow import add_routes
 
 from .choices import Level, Metric, Rule
+from .lifecycles import ALARM
 from .models import Alarm, Station, Threshold
 from .queries import (
     AlarmFilter,
@@ -37,7 +39,7 @@ from .queries import (
     station_groups,
     thresholds,
 )
-from .services.alarms import acknowledge_alarm, acknowledge_station_alarms, close_alarm
+from .services.alarms import acknowledge_station_alarms
 from .services.imports import import_readings_csv
 from .services.readings import submit_readings
 from .services.thresholds import set_threshold
@@ -162,10 +164,6 @@ class AlarmStationPage(Schema):
     page: int
     page_size: int
     results: list[AlarmStationOut]
-
-
-class AlarmAction(Schema):
-    note: str = ""
 
 
 class SeenAlarm(Schema):
@@ -370,10 +368,9 @@ def alarm_detail(request, alarm_id: int):
     return serialize_alarm(get_object_or_404(alarms(request.auth), pk=alarm_id))
 
 
-@router.post("/alarms/{int:alarm_id}/acknowledge", response=AlarmOut, summary="Acknowledge an open alarm")
-def alarm_acknowledge(request, alarm_id: int, payload: AlarmAction):
-    alarm = get_object_or_404(alarms(request.auth), pk=alarm_id)
-    return serialize_alarm(acknowledge_alarm(request.auth, alarm, payload.note))
+# The people's transitions of an alarm (sensing/lifecycles.py): POST /alarms/{id}/acknowledge and …/close.
+add_routes(router, ALARM, path="/alarms/{int:alarm_id}", param="alarm_id", response=AlarmOut,
+           serialize=serialize_alarm)
 
 
 @router.post("/alarms/by-station/{path:key}/acknowledge", response=StationAcknowledgeOut,
@@ -390,12 +387,6 @@ def alarm_station_acknowledge(request, key: str, payload: StationAcknowledge):
     station = isinstance(place, Station)
     return {"station": place.code if station else None, "sensor": None if station else place.code,
             "acknowledged": n}
-
-
-@router.post("/alarms/{int:alarm_id}/close", response=AlarmOut, summary="Close an alarm (a note is required)")
-def alarm_close(request, alarm_id: int, payload: AlarmAction):
-    alarm = get_object_or_404(alarms(request.auth), pk=alarm_id)
-    return serialize_alarm(close_alarm(request.auth, alarm, payload.note))
 
 
 @router.post("/readings", response=SubmitOut,

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -39,9 +39,9 @@ from .queries import (
     station_level_counts,
     visible_station,
 )
-from .services.alarms import acknowledge_alarm, acknowledge_station_alarms, close_alarm
+from .services.alarms import acknowledge_station_alarms
 
-__all__ = ["latest_page", "alarm_page", "acknowledge_view", "close_view", "acknowledge_station_view", "sensor_page",
+__all__ = ["latest_page", "alarm_page", "acknowledge_station_view", "sensor_page",
            "dead_letter_page", "map_layer_config"]
 
 PAGE_SIZE = 50
@@ -173,35 +173,6 @@ def _back(request):
                                        require_https=request.is_secure()):
         return redirect(target)
     return redirect("sensing:alarms")
-
-
-def _act(request, pk: int, action) -> bool:
-    alarm = get_object_or_404(alarms(request.user), pk=pk)
-    try:
-        action(request.user, alarm, request.POST.get("note", ""))
-        return True
-    except ServiceError as exc:
-        for err in exc.as_list():
-            messages.error(request, err["message"])
-    except ScopeError as exc:
-        messages.error(request, str(exc.message))
-    return False
-
-
-@login_required
-@require_POST
-def acknowledge_view(request, pk: int):
-    if _act(request, pk, acknowledge_alarm):
-        messages.success(request, _("告警已确认"))
-    return _back(request)
-
-
-@login_required
-@require_POST
-def close_view(request, pk: int):
-    if _act(request, pk, close_alarm):
-        messages.success(request, _("告警已关闭"))
-    return _back(request)
 
 
 @login_required

@@ -65,7 +65,8 @@ def matrix_objects(records, world) -> MatrixObjects:
     api = "/api/v1/sensing"
     return MatrixObjects(
         # key: a per-station alarm group, here the stand-alone sensor's (the record kind's example has no station).
-        params={"code": sensor.code, "alarm_id": str(alarm.pk), "action": "acknowledge", "key": sensor.code},
+        params={"code": sensor.code, "alarm_id": str(alarm.pk), "action": "acknowledge", "key": sensor.code,
+                "name": "acknowledge"},
         route_params={"alarm": {"pk": str(alarm.pk)}},
         unchanged=[unchanged],
         writes={
@@ -82,6 +83,8 @@ def matrix_objects(records, world) -> MatrixObjects:
                 lambda: fresh_alarm_case("sensing.alarm.acknowledge", "note", note="已查看"),
             "POST sensing/alarms/<int:pk>/close/": lambda: fresh_alarm_case("sensing.alarm.close", "note",
                                                                             note="已处置"),
+            "POST wf/<str:key>/<int:pk>/<str:name>/": lambda: _generic(
+                fresh_alarm_case("sensing.alarm.acknowledge", "note", note="已查看")),
             "POST sensing/alarms/by-station/<path:key>/acknowledge/": lambda: _page_seen(
                 fresh_alarm_case("sensing.alarm.acknowledge", "seen")),
         },
@@ -91,4 +94,10 @@ def matrix_objects(records, world) -> MatrixObjects:
 def _page_seen(case: WriteCase) -> WriteCase:
     """The page form posts `seen` as "id:level" pairs separated by spaces."""
     case.body = {"note": "", "seen": " ".join(f"{s['id']}:{s['level']}" for s in case.body["seen"])}
+    return case
+
+
+def _generic(case: WriteCase) -> WriteCase:
+    """The same transition through core's generic page view (wf/<lifecycle>/<id>/<transition>/)."""
+    case.params.update({"key": "sensing.alarm", "name": "acknowledge"})
     return case
