@@ -14,7 +14,7 @@ class CoreConfig(plugins.TianmuApp):
     urls = [("r/", "tianmu.core.registry.urls"), ("", "tianmu.core.urls")]
     menu = [
         plugins.MenuItem(_("基础数据"), "", order=20, key="records"),
-        plugins.MenuItem(_("动态"), "core:events", order=40),
+        plugins.MenuItem(_("动态"), "core:events", order=30),
         plugins.MenuItem(_("接口文档"), "api_docs", order=90),
         plugins.MenuItem(_("管理后台"), "admin:index", staff=True, order=95),
     ]

@@ -15,7 +15,7 @@ class SensingConfig(plugins.TianmuApp):
     declarations = ("kinds", "lifecycles")
     api = [("/sensing", "tianmu.sensing.api:router"), ("/map", "tianmu.sensing.api:map_router")]
     urls = [("sensing/", "tianmu.sensing.urls")]
-    menu = [plugins.MenuItem(_("监测预警"), "sensing:alarms", order=30, key="sensing")]
+    menu = [plugins.MenuItem(_("监测预警"), "sensing:alarms", order=40, key="sensing")]
     map_layers = [plugins.MapLayer("sensing", panel="sensing/map_panel.html", scripts=("sensing/map.js",),
                                    styles=("sensing/map.css",), config="tianmu.sensing.views:map_layer_config",
                                    order=10)]
