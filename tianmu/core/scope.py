@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from .errors import ScopeError
 
 __all__ = ["home_code", "region_prefix", "scope_q", "scope_queryset", "can_read_region", "can_write_region", "check_write",
-           "check_read", "check_role", "write_prefix"]
+           "check_read", "check_role", "write_prefix", "is_district_writer"]
 
 
 def home_code(actor) -> str | None:
@@ -50,6 +50,13 @@ def write_prefix(actor) -> str | None:
     if actor.is_superuser:
         return ""
     return home_code(actor)
+
+
+def is_district_writer(actor) -> bool:
+    """Whether the actor writes for the whole district (the commander, the district administrator, a superuser):
+    who sees the platform's operations (workers, consumers, dead letters), which belong to no region."""
+    prefix = write_prefix(actor)
+    return prefix is not None and len(prefix) <= 6
 
 
 def scope_q(actor, field: str = "region") -> Q:

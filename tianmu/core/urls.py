@@ -7,4 +7,6 @@ app_name = "core"
 urlpatterns = [
     path("events/", views.event_list, name="events"),
     path("events/stream", views.event_stream, name="event_stream"),
+    path("events/catalogue/", views.event_catalogue, name="event_catalogue"),
+    path("ops/events/", views.ops_events, name="ops_events"),
 ]

@@ -378,7 +378,7 @@ def alarm_acknowledge(request, alarm_id: int, payload: AlarmAction):
                      "the sensor code of a stand-alone device (a by-station row's station or sensor). Body: note, and "
                      "seen = [{id, level}] of every open alarm the caller was shown (e.g. from alarms?station=…&"
                      "status=open); if the station's open alarms differ (a new one, or another level), nothing is "
-                     "acknowledged and a 422 on `seen` asks to look again. One sensing.alarm_acknowledged event per "
+                     "acknowledged and a 422 on `seen` asks to look again. One sensing.alarm.acknowledged event per "
                      "alarm; all or nothing (403 if any alarm is outside the caller's write scope)")
 def alarm_station_acknowledge(request, key: str, payload: StationAcknowledge):
     place = alarm_place(request.auth, key)

@@ -1,8 +1,8 @@
 """The only code that changes monitoring state: storing readings (from the broker, gateways and CSV history),
 evaluating rules into alarms, device-fault checks, and people acknowledging and closing alarms.
 
-Every change runs in one transaction with its domain events (`sensing.alarm_opened`, `…_escalated`,
-`…_deescalated`, `…_cleared`, `…_acknowledged`, `…_closed`). A message the worker cannot use becomes a
+Every change runs in one transaction with its domain events (`sensing.alarm.opened`, `….escalated`,
+`….deescalated`, `….cleared`, `….acknowledged`, `….closed`; declared in events.py). A message the worker cannot use becomes a
 DeadLetter with its reason, written in the same transaction as the rest of its batch.
 """
 
@@ -372,7 +372,7 @@ def import_readings_csv(actor, fileobj, *, dry_run: bool = True, now: datetime |
     with transaction.atomic():
         new = _store(checked.accepted, now)
         report.created = len(new)
-        emit("sensing.readings_imported", actor=actor, region=getattr(actor, "region", None), subject="readings",
+        emit("sensing.readings.imported", actor=actor, region=getattr(actor, "region", None), subject="readings",
              payload={"rows": report.rows, "stored": len(new), "skipped": report.rows - len(new)})
     return report
 
@@ -389,7 +389,7 @@ def _payload(alarm: Alarm, **extra) -> dict:
 
 
 def _emit(kind: str, alarm: Alarm, actor=None, **extra) -> None:
-    emit(f"sensing.alarm_{kind}", actor=actor, region=alarm.region, subject=alarm.subject(),
+    emit(f"sensing.alarm.{kind}", actor=actor, region=alarm.region, subject=alarm.subject(),
          payload=_payload(alarm, **extra))
 
 
@@ -732,7 +732,7 @@ def set_threshold(actor, *, rule: str, metric: str, sensor_type: str, station=No
             obj.enabled = enabled
             obj.source = source or obj.source
             obj.save()
-        emit("sensing.threshold_changed", actor=actor, region=station.region if station else None,
+        emit("sensing.threshold.changed", actor=actor, region=station.region if station else None,
              subject=f"threshold:{obj.pk}",
              payload={"rule": rule, "metric": metric, "sensor_type": sensor_type, "soil": soil,
                       "station": station.code if station else None, **obj.values(), "enabled": obj.enabled})

@@ -270,7 +270,7 @@ def test_station_alarms_acknowledged_at_once_with_one_event_each(world, net, gro
     assert after[grouped["RG-A:flash_flood"].pk]["acknowledged_by"] == commander.pk
     # One acknowledged event per alarm, as acknowledge_alarm writes it (actor, region, note), and nothing else.
     new = list(Event.objects.exclude(pk__in=events_before).order_by("pk"))
-    assert [e.type for e in new] == ["sensing.alarm_acknowledged"] * 3
+    assert [e.type for e in new] == ["sensing.alarm.acknowledged"] * 3
     assert sorted(e.subject for e in new) == sorted(f"alarm:{pk}" for pk in done)
     for e in new:
         assert e.actor_id == staff.pk and e.region_id == world["village_a"].pk

@@ -92,7 +92,7 @@ def test_acknowledge_and_close_within_scope(world, net, storm, client):
     r = client.post(f"{API}/alarms/{a.pk}/close", {"note": "雨停,巡查无险情"}, content_type="application/json")
     assert r.json()["status"] == "closed" and r.json()["closed_note"] == "雨停,巡查无险情" and r.json()["level"] == "orange"
     types = list(Event.objects.filter(subject=f"alarm:{a.pk}").values_list("type", flat=True))
-    assert types == ["sensing.alarm_opened", "sensing.alarm_acknowledged", "sensing.alarm_closed"]
+    assert types == ["sensing.alarm.opened", "sensing.alarm.acknowledged", "sensing.alarm.closed"]
     login(client, world["users"]["commander"])
     r = client.get(f"{API}/alarms", {"status": "closed", "rule": "rainstorm"})
     assert [x["id"] for x in r.json()["results"]] == [a.pk]
@@ -150,7 +150,7 @@ def test_csv_history_import_dry_run_then_all_or_nothing(world, net, t0, client):
     assert sum(HourlyAggregate.objects.values_list("total", flat=True)) == 2.0
     r = client.post(f"{API}/readings/import", {"file": _csv(good), "dry_run": "false"})
     assert r.json()["ok"] and r.json()["created"] == 0 and Reading.objects.count() == 4  # already stored
-    assert Event.objects.filter(type="sensing.readings_imported").count() == 2
+    assert Event.objects.filter(type="sensing.readings.imported").count() == 2
     r = client.post(f"{API}/readings/import", {"file": _csv("颜色\n红\n"), "dry_run": "true"})
     assert not r.json()["ok"] and len(r.json()["errors"]) == 4
 
@@ -180,7 +180,7 @@ def test_thresholds_list_and_change(world, net, client):
     login(client, world["users"]["commander"])
     r = client.put(f"{API}/thresholds", body, content_type="application/json")
     assert r.status_code == 200 and r.json()["yellow"] == 5
-    assert Event.objects.filter(type="sensing.threshold_changed").count() == 2
+    assert Event.objects.filter(type="sensing.threshold.changed").count() == 2
 
 
 def test_pages_list_latest_values_and_alarms(world, net, storm, client):

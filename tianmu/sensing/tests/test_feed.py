@@ -110,9 +110,9 @@ def test_after_a_storm_the_feed_only_calms_alarms(world, hourly, t0):
 
     for k in range(1, 37):
         feed.tick(t0 + k * H + 1 * M)
-    made = list(Event.objects.filter(pk__gt=last_event, type__startswith="sensing.alarm_").values_list("type", flat=True))
-    assert "sensing.alarm_opened" not in made and "sensing.alarm_escalated" not in made
-    assert "sensing.alarm_deescalated" in made and "sensing.alarm_cleared" in made
+    made = list(Event.objects.filter(pk__gt=last_event, type__startswith="sensing.alarm.").values_list("type", flat=True))
+    assert "sensing.alarm.opened" not in made and "sensing.alarm.escalated" not in made
+    assert "sensing.alarm.deescalated" in made and "sensing.alarm.cleared" in made
     assert not DeadLetter.objects.exists()
     now = {f"{a.sensor.code}:{a.rule}": a for a in Alarm.objects.filter(status__in=ACTIVE_STATUSES)}
     assert set(now) == set(storm)  # no new alarm

@@ -40,7 +40,7 @@ def active(sensor, rule):
 
 
 def events(kind):
-    return list(Event.objects.filter(type=f"sensing.alarm_{kind}").order_by("id"))
+    return list(Event.objects.filter(type=f"sensing.alarm.{kind}").order_by("id"))
 
 
 def metrics_of(sensor):
@@ -131,7 +131,7 @@ def test_escalation_is_immediate_and_deescalation_needs_hysteresis(world, t0, se
     assert SensorLatest.objects.get(pk=gas.pk).alarm_level == ""
     assert level_after(70) == "red"  # still above: a new alarm
     assert Alarm.objects.filter(sensor=gas).count() == 2
-    assert all(e.region_id == gas.region_id for e in Event.objects.filter(type__startswith="sensing.alarm_"))
+    assert all(e.region_id == gas.region_id for e in Event.objects.filter(type__startswith="sensing.alarm."))
 
 
 def test_water_level_uses_station_levels_and_rise_rate(net, t0):

@@ -140,7 +140,7 @@ def test_direct_mode_opens_alarms_at_expected_levels(world, storm_net):
     # Through the ingest service: latest values, events in the outbox, readings on the 5-minute grid.
     latest = SensorLatest.objects.get(pk=storm_net["rain_a"].pk)
     assert latest.alarm_level == "red" and latest.ts == report.end <= timezone.now()
-    opened = Event.objects.filter(type="sensing.alarm_opened", subject=f"alarm:{rain_a.pk}")
+    opened = Event.objects.filter(type="sensing.alarm.opened", subject=f"alarm:{rain_a.pk}")
     assert opened.exists() and opened.first().region_code == world["village_a"].code
     assert not Reading.objects.filter(sensor=storm_net["rain_a"]).exclude(ts__minute__in=range(0, 60, 5)).exists()
     # Running again cannot rewrite history: the next storm starts after the newest reading.

@@ -283,7 +283,7 @@
       } catch (e) {
         return;
       }
-      if (event && typeof event.type === "string" && event.type.indexOf("sensing.alarm_") === 0 && !timer) {
+      if (event && typeof event.type === "string" && event.type.indexOf("sensing.alarm.") === 0 && !timer) {
         timer = setTimeout(function () {
           timer = null;
           load();

@@ -268,7 +268,7 @@
     } catch (e) {
       return;
     }
-    if (event && typeof event.type === "string" && event.type.indexOf("sensing.alarm_") === 0) {
+    if (event && typeof event.type === "string" && event.type.indexOf("sensing.alarm.") === 0) {
       schedule();
     }
   };
