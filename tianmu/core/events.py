@@ -41,7 +41,8 @@ CURRENT_TXID = "pg_current_xact_id()::text::bigint"
 # The oldest transaction of this database still running, or the first transaction id not yet handed out: every
 # event with a smaller txid is committed (or rolled back) and visible to the statements that follow. Running
 # transactions of other databases on the server are left out (they never write our events), so they do not hold
-# the consumers back. A transaction id ≥ the snapshot's xmax counts as running by definition.
+# the consumers back. A transaction id ≥ the snapshot's xmax counts as running by definition. pg_stat_activity
+# shows every session's backend_xid to any database user; pg_current_xact_id() needs PostgreSQL 13 or later.
 READ_HORIZON = """
 SELECT COALESCE(
   (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
