@@ -291,3 +291,42 @@ def region_boundaries(request, level: str = "town", parent: str | None = None):
             for r in qs
         ],
     }
+
+
+class PayloadFieldOut(Schema):
+    name: str
+    type: str
+    required: bool
+    description: str
+    description_en: str
+
+
+class EventTypeOut(Schema):
+    name: str
+    app: str
+    app_name: str
+    description: str
+    description_en: str
+    emitted_by: str
+    fields: list[PayloadFieldOut]
+    handlers: list[str]
+
+
+@core_router.get("/events/types", response=list[EventTypeOut],
+                 summary="The event catalogue: every declared event type ({app}.{object}.{verb}) with its meaning "
+                         "(Chinese and English), payload fields, emitting app and the handlers that handle it")
+def event_types(request):
+    from .eventtypes import catalogue
+
+    out = []
+    for entry in catalogue():
+        text = bilingual(entry["description"])
+        fields = []
+        for f in entry["fields"]:
+            about = bilingual(f.description) if f.description else {"zh": "", "en": ""}
+            fields.append({"name": f.name, "type": f.type, "required": f.required, "description": about["zh"],
+                           "description_en": about["en"]})
+        out.append({"name": entry["name"], "app": entry["app"], "app_name": bilingual(entry["app_name"])["zh"],
+                    "description": text["zh"], "description_en": text["en"], "emitted_by": entry["emitted_by"],
+                    "fields": fields, "handlers": entry["handlers"]})
+    return out

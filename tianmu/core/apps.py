@@ -16,5 +16,16 @@ class CoreConfig(plugins.TianmuApp):
         plugins.MenuItem(_("基础数据"), "", order=20, key="records"),
         plugins.MenuItem(_("动态"), "core:events", order=30),
         plugins.MenuItem(_("接口文档"), "api_docs", order=90),
+        plugins.MenuItem(_("事件目录"), "core:event_catalogue", order=92),
+        plugins.MenuItem(_("运行状态"), "core:ops_events", action="operations", order=94),
         plugins.MenuItem(_("管理后台"), "admin:index", staff=True, order=95),
     ]
+    # Event handlers of every app run as durable consumers (core/consumers.py).
+    workers = {"events": ["handle_events"]}
+
+    def ready(self):
+        super().ready()
+        from .eventtypes import autodiscover
+
+        # Every project app's declarations: record kinds, lifecycles, event types, handlers (core/eventtypes.py).
+        autodiscover()

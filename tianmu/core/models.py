@@ -144,22 +144,38 @@ class Event(models.Model):
     subject = models.CharField(_("对象"), max_length=128, blank=True, db_index=True)
     payload = models.JSONField(_("内容"), default=dict)
     created_at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+    # PostgreSQL: the id of the transaction that wrote the event (pg_current_xact_id()); 0 on SQLite, whose
+    # writers commit one at a time, and for events written before this column existed. Consumers read in
+    # (txid, id) order and only events of transactions older than every running one, so an event whose
+    # transaction commits late is never skipped (see events.py).
+    txid = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("领域事件")
         verbose_name_plural = _("领域事件")
         ordering = ["id"]
+        indexes = [models.Index(fields=["txid", "id"], name="core_event_txid_id")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.type} {self.subject}"
 
 
 class EventCursor(models.Model):
-    """How far a named consumer has processed the event outbox."""
+    """How far a named consumer has processed the event outbox, and how its handler is faring.
 
-    consumer = models.CharField(max_length=64, primary_key=True)
-    position = models.BigIntegerField(default=0)
+    The position is the (txid, id) of the last event passed, in the order consumers read (events.py)."""
+
+    consumer = models.CharField(_("消费者"), max_length=64, primary_key=True)
+    position = models.BigIntegerField(_("位置"), default=0)
+    txid = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+    processed = models.BigIntegerField(_("已处理"), default=0)
+    last_success_at = models.DateTimeField(_("最近成功"), null=True, blank=True)
+    failures = models.PositiveIntegerField(_("连续失败"), default=0)
+    failing_event = models.BigIntegerField(_("失败的事件"), null=True, blank=True)
+    retry_at = models.DateTimeField(_("下次重试"), null=True, blank=True)
+    last_error = models.TextField(_("最近错误"), blank=True)
+    last_error_at = models.DateTimeField(_("最近错误时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("事件消费游标")
@@ -169,7 +185,7 @@ class EventCursor(models.Model):
 class DeadLetter(models.Model):
     """A message a worker could not process, kept with the reason so nothing is silently lost."""
 
-    source = models.CharField(_("来源"), max_length=64, db_index=True)
+    source = models.CharField(_("来源"), max_length=100, db_index=True)
     key = models.CharField(_("标识"), max_length=200, blank=True)
     payload = models.TextField(_("原始内容"))
     reason = models.TextField(_("原因"))

@@ -36,22 +36,25 @@ __all__ = ["TianmuApp", "MenuItem", "MapLayer", "DemoStep", "platform_apps", "re
 
 @dataclass(frozen=True)
 class MenuItem:
-    """An entry of the top menu. `url` is a URL name; `roles` limits who sees it (None: every signed-in user);
-    `staff` shows it only to staff users. Lower `order` comes first."""
+    """An entry of the top menu. `url` is a URL name; `action` limits it to users the permission table allows
+    that action (core/scope.py; empty: every signed-in user); `staff` shows it only to staff users. Lower
+    `order` comes first."""
 
     label: str
     url: str
-    roles: frozenset[str] | None = None
+    action: str = ""
     staff: bool = False
     order: int = 50
     key: str = ""
 
     def visible_to(self, user) -> bool:
+        from .scope import can
+
         if user is None or not getattr(user, "is_authenticated", False):
             return False
         if self.staff and not user.is_staff:
             return False
-        return self.roles is None or user.is_superuser or user.role in self.roles
+        return not self.action or can(user, self.action)
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,8 @@ class TianmuApp(AppConfig):
     permissions: dict = {}
     # "module:function" (records, world) → MatrixObjects, for the authorisation matrix test.
     matrix: str = ""
-    # Modules imported once all apps are loaded (declarations that register themselves: record kinds, …).
-    declarations: tuple[str, ...] = ()
-
-    def ready(self):
-        for module in self.declarations:
-            import_module(f"{self.name}.{module}")
+    # Declarations that register themselves live in modules of fixed names (kinds, lifecycles, events,
+    # handlers): core imports them for every project app once all apps are loaded (core/eventtypes.py).
 
 
 def platform_apps() -> list[TianmuApp]:

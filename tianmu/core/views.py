@@ -1,4 +1,5 @@
-"""Core pages: the live event feed (server-sent events) that every live page builds on."""
+"""Core pages: the live event feed (server-sent events) that every live page builds on, the event catalogue,
+and the operations page of the event consumers."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Max
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST, require_safe
 
 from .events import visible_events
@@ -47,6 +50,38 @@ def event_list(request):
         qs = qs.filter(scope | Q(region_code=""))
     events = [event_json(e) for e in qs[:100]]
     return render(request, "core/events.html", {"events": events, "last_id": events[0]["id"] if events else 0})
+
+
+@login_required
+@require_safe
+def event_catalogue(request):
+    """Every declared event type: what it means, its payload, who emits it and which handlers handle it."""
+    from itertools import groupby
+
+    from .eventtypes import catalogue
+
+    entries = catalogue()
+    apps = [{"label": label, "name": group[0]["app_name"], "types": group}
+            for label, group in ((label, list(g)) for label, g in groupby(entries, key=lambda e: e["app"]))]
+    return render(request, "core/event_catalogue.html", {"apps": apps, "total": len(entries)})
+
+
+@login_required
+@require_safe
+def ops_events(request):
+    """The event consumers for district-level operators: position, lag, last success, failures, dead letters."""
+    from .consumers import DEAD_LETTER_PREFIX, conf, consumer_status, recent_dead_letters
+    from .scope import can
+
+    if not can(request.user, "operations"):
+        raise PermissionDenied(_("只有区级管理人员可以查看运行状态"))
+    rows = consumer_status()
+    letters = [{"letter": d, "consumer": d.source[len(DEAD_LETTER_PREFIX):]} for d in recent_dead_letters()]
+    return render(request, "core/ops_events.html", {
+        "rows": rows, "letters": letters, "head": rows[0].head if rows else Event.objects.aggregate(m=Max("id"))["m"],
+        "total_lag": sum(r.lag for r in rows), "failing": sum(1 for r in rows if r.failures),
+        "dead_letters": sum(r.dead_letters for r in rows), "max_attempts": conf("TIANMU_EVENT_MAX_ATTEMPTS"),
+    })
 
 
 @require_safe

@@ -78,6 +78,8 @@ class Transition:
     state_error: str = _("当前状态不能执行此操作")
     note_error: str = _("请填写说明")
     style: str = ""  # the button's CSS class on pages ("danger", …)
+    description: str = ""  # the event's description in the catalogue (default: the label)
+    payload_fields: dict = field(default_factory=dict)  # extra event fields: name → (type, default)
 
     def __post_init__(self):
         object.__setattr__(self, "sources", tuple(self.sources))
@@ -89,8 +91,9 @@ class Lifecycle:
 
     def __init__(self, key: str, model, *, states: dict[str, str], transitions: Iterable[Transition],
                  field: str = "status", region_field: str = "region",
-                 payload: Callable[[object], dict] | None = None, subject: Callable[[object], str] | None = None,
-                 visible: Callable | None = None, related: tuple[str, ...] = ()):
+                 payload: Callable[[object], dict] | None = None, payload_schema=None,
+                 subject: Callable[[object], str] | None = None, visible: Callable | None = None,
+                 related: tuple[str, ...] = ()):
         self.key, self.model, self.field, self.region_field = key, model, field, region_field
         self.states = dict(states)
         self.transitions = {t.name: t for t in transitions}
@@ -102,6 +105,25 @@ class Lifecycle:
         if key in _LIFECYCLES and _LIFECYCLES[key].model is not model:
             raise ValueError(f"lifecycle {key!r} declared twice")
         _LIFECYCLES[key] = self
+        self._declare_events(payload_schema)
+
+    def _declare_events(self, base) -> None:
+        """Each transition's event type "{key}.{event}": the object's payload (`payload_schema`, a pydantic
+        model; default just its id) plus from_state, to_state, note, the approver and the transition's own
+        payload_fields."""
+        from pydantic import BaseModel, create_model
+
+        from .eventtypes import declare
+
+        for t in self.transitions.values():
+            fields = {"from_state": (str, ...), "to_state": (str, ...), "note": (str, ""),
+                      "approver": (str | None, None), **t.payload_fields}
+            if base is None:
+                fields["id"] = (int, ...)
+            name = "".join(p.title() for p in self.event_type(t).split(".")) + "Payload"
+            schema = create_model(name, __base__=base or BaseModel, **fields)
+            declare(self.event_type(t), schema, t.description or t.label, emitted_by=f"{self.key} lifecycle",
+                    declared_in=f"{self.model.__module__}:{self.key}")
 
     # ---- declarations derived ---------------------------------------------------------------------------------
     def action(self, name: str) -> str:
@@ -175,8 +197,8 @@ class Lifecycle:
         obj._history_user = step.actor if getattr(step.actor, "pk", None) else None
         obj._change_reason = t.name
         obj.save()
-        payload = {**(self._payload(obj) if self._payload else {"id": obj.pk}), "from": before, "to": t.target,
-                   "note": step.note, **step.extra}
+        payload = {**(self._payload(obj) if self._payload else {"id": obj.pk}), "from_state": before,
+                   "to_state": t.target, "note": step.note, **step.extra}
         if step.approver is not None:
             payload["approver"] = step.approver.username
         emit(self.event_type(t), actor=step.actor, region=self.region(obj),

@@ -10,5 +10,4 @@ class RegistryConfig(plugins.TianmuApp):
     name = "tianmu.registry"
     label = "registry"
     verbose_name = _("应急基础数据")
-    declarations = ("kinds",)
     demo_steps = [plugins.DemoStep("registry.records", "tianmu.registry.demo:build_records", after=("demo.users",))]

@@ -12,7 +12,6 @@ class SensingConfig(plugins.TianmuApp):
     name = "tianmu.sensing"
     label = "sensing"
     verbose_name = _("监测感知")
-    declarations = ("kinds", "lifecycles")
     api = [("/sensing", "tianmu.sensing.api:router"), ("/map", "tianmu.sensing.api:map_router")]
     urls = [("sensing/", "tianmu.sensing.urls")]
     menu = [plugins.MenuItem(_("监测预警"), "sensing:alarms", order=40, key="sensing")]

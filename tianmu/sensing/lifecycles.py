@@ -14,6 +14,7 @@ from tianmu.core.scope import HOME, WRITERS
 from tianmu.core.workflow import REQUIRED, Lifecycle, Transition
 
 from .choices import AlarmStatus
+from .events import AlarmPayload
 from .models import Alarm
 
 __all__ = ["ALARM"]
@@ -53,10 +54,13 @@ ALARM = Lifecycle(
     states=dict(AlarmStatus.choices),
     transitions=[
         Transition("acknowledge", [AlarmStatus.OPEN], AlarmStatus.ACKNOWLEDGED, _("确认"), event="acknowledged",
-                   grants=writers, apply=_acknowledged, state_error=_("只有未确认的告警可以确认")),
+                   grants=writers, apply=_acknowledged, state_error=_("只有未确认的告警可以确认"),
+                   description=_("人员确认了告警(逐条或按站一次确认)"),
+                   payload_fields={"together": (int | None, None)}),  # how many a station acknowledgement took
         Transition("close", [AlarmStatus.OPEN, AlarmStatus.ACKNOWLEDGED], AlarmStatus.CLOSED, _("关闭"),
                    event="closed", grants=writers, note=REQUIRED, apply=_closed, after=_after_close,
-                   state_error=_("告警已关闭"), note_error=_("关闭告警须填写处置说明"), style="danger"),
+                   state_error=_("告警已关闭"), note_error=_("关闭告警须填写处置说明"), style="danger",
+                   description=_("人员填写处置说明后关闭了告警")),
     ],
-    payload=_payload, subject=Alarm.subject, visible=_visible, related=("sensor", "station", "region"),
+    payload=_payload, payload_schema=AlarmPayload, subject=Alarm.subject, visible=_visible, related=("sensor", "station", "region"),
 )

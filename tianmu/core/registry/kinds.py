@@ -61,6 +61,12 @@ class RecordKind:
         return cls.model._meta.model_name
 
     @classmethod
+    def event_type(cls, verb: str) -> str:
+        """The kind's event type for `verb` (created, updated, deleted, imported, generated), named after the
+        app that declares the model: 'registry.shelter.created', 'sensing.station.imported'."""
+        return f"{cls.model._meta.app_label}.{cls.label()}.{verb}"
+
+    @classmethod
     def field(cls, name: str) -> models.Field:
         return cls.model._meta.get_field(name)
 
@@ -100,6 +106,9 @@ def register(kind: type[RecordKind]) -> type[RecordKind]:
     if kind.slug in _KINDS and _KINDS[kind.slug] is not kind:
         raise ValueError(f"record kind slug {kind.slug!r} registered twice")
     _KINDS[kind.slug] = kind
+    from .events import declare_kind_events
+
+    declare_kind_events(kind)  # its created/updated/deleted/imported/generated event types
     return kind
 
 

@@ -91,7 +91,7 @@ def create_record(actor, kind, data: dict):
     obj = validate_record(actor, kind, data)
     with transaction.atomic():
         _save(actor, kind, obj, reason="create")
-        emit(f"registry.{kind.label()}.created", actor=actor, region=obj.region, subject=kind.subject(obj),
+        emit(kind.event_type("created"), actor=actor, region=obj.region, subject=kind.subject(obj),
              payload={"code": obj.code, "name": obj.name, "kind": kind.slug})
     return obj
 
@@ -107,7 +107,7 @@ def update_record(actor, kind, obj, data: dict):
         return obj
     with transaction.atomic():
         _save(actor, kind, obj, reason="update")
-        emit(f"registry.{kind.label()}.updated", actor=actor, region=obj.region, subject=kind.subject(obj),
+        emit(kind.event_type("updated"), actor=actor, region=obj.region, subject=kind.subject(obj),
              payload={"code": obj.code, "name": obj.name, "kind": kind.slug, "changes": changes})
     return obj
 
@@ -120,7 +120,7 @@ def delete_record(actor, kind, obj) -> None:
         with transaction.atomic():
             obj._history_user = actor if getattr(actor, "pk", None) else None
             obj.delete()
-            emit(f"registry.{kind.label()}.deleted", actor=actor, region=region, subject=subject, payload=payload)
+            emit(kind.event_type("deleted"), actor=actor, region=region, subject=subject, payload=payload)
     except ProtectedError as exc:
         raise ServiceError({"__all__": [_("该记录仍被其他数据引用,不能删除")]}) from exc
 
@@ -142,7 +142,7 @@ def bulk_create_records(actor, kind, objects: list, *, event_type: str = "import
         for obj in objects:
             code = obj.region.code[:9]
             by_town[code] = by_town.get(code, 0) + 1
-        emit(f"registry.{kind.label()}.{event_type}", actor=actor,
+        emit(kind.event_type(event_type), actor=actor,
              region=getattr(actor, "region", None), subject=kind.slug,
              payload={"kind": kind.slug, "count": len(objects), "by_town": by_town})
     return len(objects)
@@ -156,6 +156,6 @@ def save_instance(actor, kind, obj, *, created: bool):
         check_write(actor, original.region)
     with transaction.atomic():
         _save(actor, kind, obj, reason="admin")
-        emit(f"registry.{kind.label()}.{'created' if created else 'updated'}", actor=actor, region=obj.region,
+        emit(kind.event_type("created" if created else "updated"), actor=actor, region=obj.region,
              subject=kind.subject(obj), payload={"code": obj.code, "name": obj.name, "kind": kind.slug})
     return obj

@@ -34,7 +34,7 @@ def test_admin_pages_and_save_through_services(kind, world, records, client):
     obj.refresh_from_db()
     assert obj.name == "后台改名"
     assert obj.history.first().history_user == admin
-    assert Event.objects.filter(type=f"registry.{kind.label()}.updated", subject=f"{kind.label()}:{obj.pk}").exists()
+    assert Event.objects.filter(type=kind.event_type("updated"), subject=f"{kind.label()}:{obj.pk}").exists()
     assert client.get(f"{base}{obj.pk}/history/").status_code == 200
 
 

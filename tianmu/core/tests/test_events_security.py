@@ -12,17 +12,28 @@ from django.db import transaction
 from tianmu.core.events import consume, emit, visible_events
 from tianmu.core.models import Event, EventCursor
 
+TYPES = {"core.test.ticked": {"i": int}, "core.test.one": {"i": int}, "core.test.two": {"i": int},
+         "core.test.a": {"name": (str, "")}, "core.test.b": {"name": (str, "")}, "core.test.a2": {"name": (str, "")},
+         "core.test.notice": {}}
+
+
+@pytest.fixture(autouse=True)
+def types(declare_types):
+    declare_types(TYPES)
+
 
 @pytest.mark.django_db(transaction=True)
 def test_emit_requires_the_services_transaction():
     with pytest.raises(RuntimeError):
-        emit("x.happened", actor=None)
+        emit("core.test.notice", actor=None)
 
 
+# consume() reads only committed events of finished transactions, so its tests commit (transaction=True).
+@pytest.mark.django_db(transaction=True)
 def test_consumer_cursor_survives_a_crash_and_never_skips(world):
     with transaction.atomic():
         for i in range(5):
-            emit("test.tick", region=world["town_a"], payload={"i": i})
+            emit("core.test.ticked", region=world["town_a"], payload={"i": i})
     seen: list[int] = []
 
     def crash_on_third(events):
@@ -43,12 +54,13 @@ def test_consumer_cursor_survives_a_crash_and_never_skips(world):
     assert consume("test-consumer", crash_on_third) == 0
 
 
-def test_consumer_batches_and_type_filter(world):
+@pytest.mark.django_db(transaction=True)
+def test_consumer_batches_and_type_filter():
     with transaction.atomic():
         for i in range(7):
-            emit("a.one" if i % 2 else "b.two", payload={"i": i})
+            emit("core.test.one" if i % 2 else "core.test.two", payload={"i": i})
     got = []
-    while consume("typed", lambda evs: got.extend(e.payload["i"] for e in evs), types=["a.one"], batch=3):
+    while consume("typed", lambda evs: got.extend(e.payload["i"] for e in evs), types=["core.test.one"], batch=3):
         pass
     assert got == [1, 3, 5]
     assert EventCursor.objects.get(consumer="typed").position == Event.objects.order_by("-id").first().id
@@ -56,26 +68,27 @@ def test_consumer_batches_and_type_filter(world):
 
 def test_visible_events_follow_scope(world):
     with transaction.atomic():
-        emit("r.a", region=world["village_a"])
-        emit("r.b", region=world["village_b"])
-        emit("system.notice")
+        emit("core.test.a", region=world["village_a"])
+        emit("core.test.b", region=world["village_b"])
+        emit("core.test.notice")
     town = [e.type for e in visible_events(world["users"]["town_staff"])]
-    assert town == ["r.a", "system.notice"]
-    assert [e.type for e in visible_events(world["users"]["leader"])] == ["r.a", "r.b", "system.notice"]
+    assert town == ["core.test.a", "core.test.notice"]
+    assert [e.type for e in visible_events(world["users"]["leader"])] == ["core.test.a", "core.test.b",
+                                                                          "core.test.notice"]
 
 
 def test_event_stream_resumes_after_last_event_id(world, client):
     with transaction.atomic():
-        first = emit("r.a", region=world["village_a"], payload={"name": "甲"})
-        emit("r.b", region=world["village_b"], payload={"name": "蔺"})
-        emit("r.a2", region=world["village_a"], payload={"name": "甲2"})
+        first = emit("core.test.a", region=world["village_a"], payload={"name": "甲"})
+        emit("core.test.b", region=world["village_b"], payload={"name": "蔺"})
+        emit("core.test.a2", region=world["village_a"], payload={"name": "甲2"})
     client.force_login(world["users"]["town_staff"])
     r = client.get("/events/stream?once=1", HTTP_LAST_EVENT_ID=str(first.id))
     assert r["Content-Type"] == "text/event-stream"
     body = b"".join(r).decode()
-    assert "r.a2" in body and "蔺" not in body and '"r.a"' not in body
+    assert "core.test.a2" in body and "蔺" not in body and '"core.test.a"' not in body
     page = client.get("/events/")
-    assert page.status_code == 200 and "r.a2" in page.text and "蔺" not in page.text
+    assert page.status_code == 200 and "core.test.a2" in page.text and "蔺" not in page.text
 
 
 def test_anonymous_stream_is_refused(client):

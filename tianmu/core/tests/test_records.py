@@ -42,11 +42,11 @@ def test_api_create_read_update_delete_with_history(kind, world, client):
     assert history[0]["who"] == str(staff)
     assert history[0]["changes"]["name"] == [body["name"], "改名后"]
     types = list(Event.objects.filter(subject=f"{kind.label()}:{rid}").values_list("type", flat=True))
-    assert types == [f"registry.{kind.label()}.created", f"registry.{kind.label()}.updated"]
+    assert types == [kind.event_type("created"), kind.event_type("updated")]
 
     assert client.delete(f"/api/v1/{kind.slug}/{rid}").status_code == 204
     assert not kind.model.objects.filter(pk=rid).exists()
-    assert Event.objects.filter(type=f"registry.{kind.label()}.deleted").count() == 1
+    assert Event.objects.filter(type=kind.event_type("deleted")).count() == 1
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=ids)
@@ -163,7 +163,7 @@ def test_excel_round_trip_and_dry_run(kind, world, records):
     assert report.ok and report.created == 1 and kind.model.objects.count() == count + 1
     new = kind.model.objects.get(code=rows[1][0])
     assert new.history.first().history_user == staff
-    assert Event.objects.filter(type=f"registry.{kind.label()}.imported").exists()
+    assert Event.objects.filter(type=kind.event_type("imported")).exists()
     # The template's headers are accepted as they are.
     header = [c for c in next(load_workbook(io.BytesIO(template_xlsx(kind))).active.iter_rows(values_only=True))]
     assert header == rows[0]

@@ -112,6 +112,6 @@ def import_readings_csv(actor, fileobj, *, dry_run: bool = True, now: datetime |
     with transaction.atomic():
         new = _store(checked.accepted, now)
         report.created = len(new)
-        emit("sensing.readings_imported", actor=actor, region=getattr(actor, "region", None), subject="readings",
+        emit("sensing.readings.imported", actor=actor, region=getattr(actor, "region", None), subject="readings",
              payload={"rows": report.rows, "stored": len(new), "skipped": report.rows - len(new)})
     return report

@@ -46,7 +46,7 @@ def set_threshold(actor, *, rule: str, metric: str, sensor_type: str, station=No
             obj.enabled = enabled
             obj.source = source or obj.source
             obj.save()
-        emit("sensing.threshold_changed", actor=actor, region=station.region if station else None,
+        emit("sensing.threshold.changed", actor=actor, region=station.region if station else None,
              subject=f"threshold:{obj.pk}",
              payload={"rule": rule, "metric": metric, "sensor_type": sensor_type, "soil": soil,
                       "station": station.code if station else None, **obj.values(), "enabled": obj.enabled})

@@ -150,7 +150,7 @@ def test_csv_history_import_dry_run_then_all_or_nothing(world, net, t0, client):
     assert sum(HourlyAggregate.objects.values_list("total", flat=True)) == 2.0
     r = client.post(f"{API}/readings/import", {"file": _csv(good), "dry_run": "false"})
     assert r.json()["ok"] and r.json()["created"] == 0 and Reading.objects.count() == 4  # already stored
-    assert Event.objects.filter(type="sensing.readings_imported").count() == 2
+    assert Event.objects.filter(type="sensing.readings.imported").count() == 2
     r = client.post(f"{API}/readings/import", {"file": _csv("颜色\n红\n"), "dry_run": "true"})
     assert not r.json()["ok"] and len(r.json()["errors"]) == 4
 
@@ -180,7 +180,7 @@ def test_thresholds_list_and_change(world, net, client):
     login(client, world["users"]["commander"])
     r = client.put(f"{API}/thresholds", body, content_type="application/json")
     assert r.status_code == 200 and r.json()["yellow"] == 5
-    assert Event.objects.filter(type="sensing.threshold_changed").count() == 2
+    assert Event.objects.filter(type="sensing.threshold.changed").count() == 2
 
 
 def test_pages_list_latest_values_and_alarms(world, net, storm, client):

@@ -79,8 +79,8 @@ def test_demo_network():
 
     # Services recorded history and events.
     assert Station.history.count() == counts["stations"]
-    assert Event.objects.filter(type="registry.station.generated").exists()
-    assert Event.objects.filter(type="registry.sensor.generated").exists()
+    assert Event.objects.filter(type="sensing.station.generated").exists()
+    assert Event.objects.filter(type="sensing.sensor.generated").exists()
 
     # Two days of dry weather, ending DEMO_STORM_HOURS before now, on every sensor, no alarms.
     span = Reading.objects.aggregate(first=Min("ts"), last=Max("ts"))
