@@ -197,9 +197,11 @@ def record_router(kind) -> Router:
     Out, In, Page = _schemas(kind)
     filter_doc = ", ".join(kind.filter_fields) or "none"
 
+    spatial_doc = "bbox=min_lon,min_lat,max_lon,max_lat, lon+lat+radius (metres), " if kind.placed() else ""
+
     @router.get("/", response=Page, summary=f"List {kind.slug}",
-                description=("Filters: region (code, includes sub-regions), q (search), bbox=min_lon,min_lat,max_lon,"
-                             f"max_lat, lon+lat+radius (metres), and by field: {filter_doc}. page, page_size (≤1000)."))
+                description=(f"Filters: region (code, includes sub-regions), q (search), {spatial_doc}"
+                             f"and by field: {filter_doc}. page, page_size (≤1000)."))
     def list_records(request, page: int = 1, page_size: int = 100):
         qs = apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request))
         page_size = max(1, min(MAX_PAGE_SIZE, page_size))
@@ -217,11 +219,13 @@ def record_router(kind) -> Router:
     def stats(request):
         return statistics(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)), kind)
 
-    @router.get("/geojson", summary=f"{kind.slug} as a GeoJSON FeatureCollection (same filters as the list)")
-    def geojson(request):
-        from .io import export_geojson
+    if kind.placed():
+        @router.get("/geojson", summary=f"{kind.slug} as a GeoJSON FeatureCollection (same filters as the list)")
+        def geojson(request):
+            from .io import export_geojson
 
-        return export_geojson(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)), kind)
+            return export_geojson(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)),
+                                  kind)
 
     @router.get("/{int:record_id}", response=Out, summary=f"One of {kind.slug}")
     def detail(request, record_id: int):
