@@ -56,13 +56,17 @@ def world(db):
 
 
 def record_data(kind, region, suffix: str = "1", **overrides) -> dict:
-    """Valid input for a record of `kind` inside `region` (its centre), from the kind's example."""
+    """Valid input for a record of `kind` inside `region` (a placed kind's point near its centre), from the
+    kind's example."""
     from tianmu.core.models import Region
 
     region = region if isinstance(region, Region) else Region.objects.get(code=region)
     mark = OUTSIDE_MARK if region.code.startswith("330112002") else ""
     data = {"code": f"T-{kind.slug}-{region.code}-{suffix}", "name": f"{mark}{kind.slug}测试{suffix}",
-            "region": region.code, "lon": region.lon + 0.001, "lat": region.lat + 0.001, **kind.example}
+            "region": region.code}
+    if kind.placed():
+        data.update(lon=region.lon + 0.001, lat=region.lat + 0.001)
+    data.update(kind.example)
     data.update(overrides)
     return data
 

@@ -45,8 +45,8 @@ class SearchHit(Schema):
 
 
 def map_kinds() -> list:
-    """The record kinds drawn on the map, in registration order."""
-    return [k for k in kinds() if k.on_map]
+    """The record kinds drawn on the map, in registration order: placed kinds not declared off the map."""
+    return [k for k in kinds() if k.placed() and k.on_map]
 
 
 def _map_kind(slug: str):

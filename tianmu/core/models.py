@@ -1,4 +1,5 @@
-"""Core data: administrative regions, users with roles, API tokens, the event outbox and dead letters."""
+"""Core data: administrative regions, users with roles, API tokens, the event outbox and dead letters, and the
+abstract bases of record kinds (RegionalModel, PlacedModel)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from simple_history.models import HistoricalRecords
 
 from .choices import RegionLevel, Role
 
-__all__ = ["Region", "User", "ApiToken", "Event", "EventCursor", "DeadLetter", "PlacedModel"]
+__all__ = ["Region", "User", "ApiToken", "Event", "EventCursor", "DeadLetter", "RegionalModel", "PlacedModel"]
 
 
 class RegionLightManager(models.Manager):
@@ -201,15 +202,15 @@ class DeadLetter(models.Model):
         return f"{self.source}: {self.reason[:60]}"
 
 
-class PlacedModel(models.Model):
-    """Base for every record that sits at a place inside a region: a code, a name, a point and a region."""
+class RegionalModel(models.Model):
+    """Base for every record that belongs to a region without sitting at a point (a plan, a notice, a duty roster):
+    a code, a name, a region (given by its code) and who to call, with change history. The record-kind
+    framework (core/registry/) gives such models lists, filters, statistics by type and town, Excel
+    import/export, the API, history and scope checks, but no map layer and no spatial filters."""
 
     code = models.CharField(_("编码"), max_length=40, unique=True)
     name = models.CharField(_("名称"), max_length=128, db_index=True)
     region = models.ForeignKey(Region, verbose_name=_("所属区域"), on_delete=models.PROTECT, related_name="+")
-    lon = models.FloatField(_("经度"))
-    lat = models.FloatField(_("纬度"))
-    address = models.CharField(_("地址"), max_length=200, blank=True)
     contact = models.CharField(_("负责人"), max_length=64, blank=True)
     phone = models.CharField(_("联系电话"), max_length=32, blank=True)
     notes = models.TextField(_("备注"), blank=True)
@@ -223,3 +224,29 @@ class PlacedModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def _right_after(anchor: str, *fields: models.Field) -> tuple[models.Field, ...]:
+    """Give `fields` places in field order right after RegionalModel's `anchor` field. Django orders a model's
+    fields by creation, so without this a subclass's fields would come after contact, phone and notes; with it,
+    placed records keep the order they always had (code, name, region, lon, lat, address, contact, …) in
+    forms, sheets, the API and the admin."""
+    start = RegionalModel._meta.get_field(anchor).creation_counter
+    for i, f in enumerate(fields, start=1):
+        f.creation_counter = start + i / (len(fields) + 1)
+    return fields
+
+
+class PlacedModel(RegionalModel):
+    """Base for every record that sits at a place inside a region: a regional record with a point (WGS84
+    lon/lat) and an address. Its region may be left out and is then located from the point."""
+
+    lon, lat, address = _right_after(
+        "region",
+        models.FloatField(_("经度")),
+        models.FloatField(_("纬度")),
+        models.CharField(_("地址"), max_length=200, blank=True),
+    )
+
+    class Meta(RegionalModel.Meta):
+        abstract = True

@@ -139,14 +139,13 @@ def transition_view(request, key: str, pk: int, name: str, done: str = "", fallb
     result is a message and a redirect back to `next` (same site only) or `fallback`. Objects the user may not
     see are a 404; a refused or invalid transition is an error message, never a 500."""
     from django.contrib import messages
-    from django.contrib.auth import get_user_model
     from django.http import Http404
     from django.shortcuts import get_object_or_404, redirect
     from django.utils.http import url_has_allowed_host_and_scheme
     from django.utils.translation import gettext as _
 
     from .errors import ScopeError, ServiceError
-    from .workflow import get_lifecycle
+    from .workflow import authenticate_approver, get_lifecycle
 
     try:
         lifecycle = get_lifecycle(key)
@@ -157,8 +156,8 @@ def transition_view(request, key: str, pk: int, name: str, done: str = "", fallb
         t = lifecycle.transition(name)
         approver = None
         if t.second_approver:
-            approver = get_user_model().objects.filter(username=request.POST.get("approver", ""),
-                                                       is_active=True).first()
+            approver = authenticate_approver(request, request.POST.get("approver", ""),
+                                             request.POST.get("approver_password", ""))
         lifecycle.perform(request.user, obj, name, note=request.POST.get("note", ""), approver=approver)
         messages.success(request, str(done) if done else _("已完成:%(label)s") % {"label": t.label})
     except ServiceError as exc:

@@ -38,7 +38,7 @@ from .events import emit
 from .scope import Grant, can, check
 
 __all__ = ["Transition", "Lifecycle", "Step", "OPTIONAL", "REQUIRED", "NONE", "lifecycles", "get_lifecycle",
-           "NOTE_MAX", "body_schema", "add_routes"]
+           "NOTE_MAX", "body_schema", "add_routes", "authenticate_approver"]
 
 OPTIONAL, REQUIRED, NONE = "optional", "required", "none"
 NOTE_MAX = 2000
@@ -226,10 +226,22 @@ def body_schema(lifecycle: Lifecycle, t: Transition):
     fields: dict = {}
     if t.note != NONE:  # a required note is checked by the service, with the transition's own message
         fields["note"] = (str, Field("", max_length=NOTE_MAX))
-    if t.second_approver:
+    if t.second_approver:  # the approver confirms with their own password (two-person rule)
         fields["approver"] = (str, Field(..., max_length=150))
+        fields["approver_password"] = (str, Field(..., max_length=128))
     name = "".join(part.title() for part in f"{lifecycle.key}.{t.name}".split(".")) + "In"
     return create_model(name, __base__=Schema, **fields)
+
+
+def authenticate_approver(request, username: str, password: str):
+    """The second approver of a two-person transition, who confirms with their own password (through Django's
+    authentication, so the login throttle counts failures). ServiceError on `approver` if they cannot."""
+    from django.contrib.auth import authenticate
+
+    user = authenticate(request, username=username or "", password=password or "") if username else None
+    if user is None or not user.is_active:
+        raise ServiceError({"approver": [_("复核人的用户名或密码不正确")]})
+    return user
 
 
 def add_routes(router, lifecycle: Lifecycle, *, path: str, param: str, response, serialize) -> None:
@@ -238,7 +250,6 @@ def add_routes(router, lifecycle: Lifecycle, *, path: str, param: str, response,
     transition's (body_schema), and the answer is `serialize(obj)`. operationId: "<app>_<object>_<transition>"."""
     import inspect
 
-    from django.contrib.auth import get_user_model
     from django.shortcuts import get_object_or_404
 
     for t in lifecycle.transitions.values():
@@ -248,9 +259,7 @@ def add_routes(router, lifecycle: Lifecycle, *, path: str, param: str, response,
             obj = get_object_or_404(lifecycle.visible(request.auth), pk=kwargs[param])
             approver = None
             if _t.second_approver:
-                approver = get_user_model().objects.filter(username=payload.approver, is_active=True).first()
-                if approver is None:
-                    raise ServiceError({"approver": [_("没有这个用户")]})
+                approver = authenticate_approver(request, payload.approver, payload.approver_password)
             return serialize(lifecycle.perform(request.auth, obj, _t.name, note=getattr(payload, "note", ""),
                                                approver=approver))
 

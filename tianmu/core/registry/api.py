@@ -51,6 +51,8 @@ def serialize(kind, obj) -> dict:
     data = record_snapshot(kind, obj)
     data["id"] = obj.pk
     data["region_name"] = obj.region.name
+    if kind.lifecycle is not None:
+        data[kind.lifecycle.field] = getattr(obj, kind.lifecycle.field)
     town = obj.region.town
     data["town"] = town.code if town else None
     data["town_name"] = town.name if town else None
@@ -106,7 +108,11 @@ def row_plan(kind) -> RowPlan:
             keys.append("region")
             columns.append("region__code")
         keys += ["id", "region_name"]
-        columns += ["pk", "region__name", "updated_at"]
+        columns += ["pk", "region__name"]
+        if kind.lifecycle is not None:  # the state, read-only: it changes only by the lifecycle's transitions
+            keys.append(kind.lifecycle.field)
+            columns.append(kind.lifecycle.field)
+        columns.append("updated_at")
         plan = _PLANS[kind] = RowPlan(tuple(columns), tuple(keys), tuple(convert))
     return plan
 
@@ -180,6 +186,7 @@ def _schemas(kind):
         f"{model.__name__}Record", __base__=base_out,
         region=(str, ...), region_name=(str, ...), town=(str | None, None), town_name=(str | None, None),
         updated_at=(str | None, None), **link_fields,
+        **({kind.lifecycle.field: (str, ...)} if kind.lifecycle is not None else {}),
     )
     base_in = create_schema(model, name=f"{model.__name__}In", fields=names, optional_fields="__all__")
     payload = create_model(f"{model.__name__}Input", __base__=base_in, region=(str | None, None), **link_fields)
@@ -211,9 +218,11 @@ def record_router(kind) -> Router:
     def op(verb: str) -> str:
         return operation_id(kind, verb)
 
+    spatial_doc = "bbox=min_lon,min_lat,max_lon,max_lat, lon+lat+radius (metres), " if kind.placed() else ""
+
     @router.get("/", response=Page, operation_id=op("list"), summary=f"List {kind.slug}",
-                description=("Filters: region (code, includes sub-regions), q (search), bbox=min_lon,min_lat,max_lon,"
-                             f"max_lat, lon+lat+radius (metres), and by field: {filter_doc}. page, page_size (≤1000)."))
+                description=(f"Filters: region (code, includes sub-regions), q (search), {spatial_doc}"
+                             f"and by field: {filter_doc}. page, page_size (≤1000)."))
     def list_records(request, page: int = 1, page_size: int = 100):
         qs = apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request))
         page_size = max(1, min(MAX_PAGE_SIZE, page_size))
@@ -232,12 +241,14 @@ def record_router(kind) -> Router:
     def stats(request):
         return statistics(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)), kind)
 
-    @router.get("/geojson", operation_id=op("geojson"),
-                summary=f"{kind.slug} as a GeoJSON FeatureCollection (same filters as the list)")
-    def geojson(request):
-        from .io import export_geojson
+    if kind.placed():
+        @router.get("/geojson", operation_id=op("geojson"),
+                    summary=f"{kind.slug} as a GeoJSON FeatureCollection (same filters as the list)")
+        def geojson(request):
+            from .io import export_geojson
 
-        return export_geojson(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)), kind)
+            return export_geojson(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)),
+                                  kind)
 
     @router.get("/{int:record_id}", response=Out, operation_id=op("get"), summary=f"One of {kind.slug}")
     def detail(request, record_id: int):
@@ -278,6 +289,11 @@ def record_router(kind) -> Router:
 
         return import_xlsx(request.auth, kind, file, dry_run=dry_run, update_existing=update_existing).as_dict()
 
+    if kind.lifecycle is not None:
+        from ..workflow import add_routes
+
+        add_routes(router, kind.lifecycle, path="/{int:record_id}", param="record_id", response=Out,
+                   serialize=lambda obj: serialize(kind, obj))
     return router
 
 

@@ -1,4 +1,4 @@
-"""The one validation path for placed records: pages, API and imports all use `RecordForm`."""
+"""The one validation path for records of every kind: pages, API and imports all use `RecordForm`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ _FORM_CACHE: dict[str, type[forms.ModelForm]] = {}
 
 
 class RegionField(forms.ModelChoiceField):
-    """A region given by its code (e.g. 330112001001); optional: located from coordinates when blank."""
+    """A region given by its code (e.g. 330112001001). Optional for placed kinds (located from the coordinates
+    when blank), required for regional ones."""
 
     def label_from_instance(self, obj):
         indent = {"district": "", "town": "— ", "village": "—— "}.get(obj.level, "")
@@ -49,10 +50,12 @@ def build_form(kind, data=None, *, instance=None, actor=None, limit_regions: boo
         qs = qs.filter(code__startswith=prefix)
     elif prefix is None:
         qs = qs.none()
+    placed = kind.placed()
     form.fields["region"] = RegionField(
-        queryset=qs.order_by("code"), to_field_name="code", required=False,
+        queryset=qs.order_by("code"), to_field_name="code", required=not placed,
         label=kind.field("region").verbose_name,
-        help_text=_("留空则按坐标自动确定所属村社"),
+        help_text=_("留空则按坐标自动确定所属村社") if placed else _("村社或镇街的区划代码"),
+        error_messages={"required": _("请填写区划代码")},
     )
     for name in ("lon", "lat"):
         if name in form.fields:

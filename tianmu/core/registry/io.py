@@ -1,5 +1,5 @@
-"""Excel and GeoJSON for placed records: export what the actor sees; import with a dry run that lists every
-bad row and column and writes nothing unless every row passes."""
+"""Excel for every kind of record and GeoJSON for placed ones: export what the actor sees; import with a dry
+run that lists every bad row and column and writes nothing unless every row passes."""
 
 from __future__ import annotations
 
@@ -94,8 +94,10 @@ def template_xlsx(kind) -> bytes:
     ws.append([str(_("列")), str(_("字段")), str(_("必填")), str(_("可选值/说明"))])
     for name in kind.editable_fields():
         f = kind.field(name)
-        if name == "region":
+        if name == "region" and kind.placed():
             note, required = str(_("12位村社或9位镇街代码;留空按坐标确定")), str(_("否"))
+        elif name == "region":
+            note, required = str(_("12位村社或9位镇街代码")), str(_("是"))
         else:
             note = " / ".join(str(lbl) for _v, lbl in f.flatchoices) if f.choices else str(f.help_text or "")
             required = str(_("否")) if (f.blank or f.has_default()) else str(_("是"))
@@ -106,6 +108,9 @@ def template_xlsx(kind) -> bytes:
 
 
 def export_geojson(qs, kind) -> dict:
+    """A placed kind's records as a GeoJSON FeatureCollection of points."""
+    if not kind.placed():
+        raise ValueError(f"record kind {kind.slug!r} has no point and no GeoJSON")
     names = [n for n in kind.editable_fields() if n not in ("lon", "lat")]
     features = []
     for obj in qs.iterator(chunk_size=2000):
@@ -189,8 +194,9 @@ def import_xlsx(actor, kind, fileobj, *, dry_run: bool = True, update_existing: 
             report.add(1, letter, name, _("列重复:%(title)s") % {"title": title})
         else:
             columns[idx] = name
-    required = [n for n in kind.editable_fields()
-                if n != "region" and not kind.field(n).blank and not kind.field(n).has_default()]
+    # A placed kind's region may be left out (located from the point); a regional kind's is required.
+    required = [n for n in kind.editable_fields() if (n != "region" or not kind.placed())
+                and not kind.field(n).blank and not kind.field(n).has_default()]
     for name in required:
         if name not in columns.values():
             report.add(1, None, name, _("缺少必需的列:%(title)s") % {"title": _header(kind, name)})

@@ -1,4 +1,4 @@
-"""Declaring a kind of placed record gives it pages, API, import/export, history, scope checks and tests.
+"""Declaring a kind of record gives it pages, API, import/export, history, scope checks and tests.
 
     @register
     class ShelterKind(RecordKind):
@@ -10,6 +10,10 @@
         sum_fields = ["capacity"]        # summed by town in statistics
         color = "#2e7d32"
 
+A kind's model subclasses `core.models.PlacedModel` (a point: also a map layer, bbox/radius filters, GeoJSON,
+a map on the detail page, coordinate checks, region located from the point) or `core.models.RegionalModel`
+(no point: region given by code, everything else the same); `RecordKind.placed()` tells which.
+
 See docs/architecture.md, "Adding a registry type", for the checklist.
 """
 
@@ -17,36 +21,48 @@ from __future__ import annotations
 
 from django.db import models
 
+from ..models import PlacedModel, RegionalModel
+
 __all__ = ["RecordKind", "register", "kinds", "get_kind", "kind_for_model"]
 
 _KINDS: dict[str, type[RecordKind]] = {}
 
-# Fields every placed record has that are managed by the platform, never typed in.
+# Fields every record has that are managed by the platform, never typed in.
 SYSTEM_FIELDS = ("id", "created_at", "updated_at")
 
 
 class RecordKind:
-    """Declaration of one kind of placed record (a registry type)."""
+    """Declaration of one kind of record (a registry type), placed or regional (see `placed()`)."""
 
     do_not_call_in_templates = True
     model: type[models.Model]
     slug: str
     type_field: str | None = None
     filter_fields: list[str] = []
-    search_fields: list[str] = ["code", "name", "address"]
+    search_fields: list[str] = ["code", "name", "address"]  # a regional kind's default: code and name
     list_columns: list[str] = ["code", "name", "region"]
     sum_fields: list[str] = []
     color: str = "#1565c0"
     cluster: bool = True
-    on_map: bool = True
+    on_map: bool = True  # placed kinds only: a regional kind has no map layer (False once registered)
     nav_group: str = "registry"
     # Valid values of the kind's own fields (beyond code, name, place): the import template's example row,
     # and what the shared test battery creates.
     example: dict = {}
     # Field names in import/export order; default: every editable field.
     io_fields: list[str] | None = None
+    # A lifecycle (core/workflow.py) gives the kind its transitions: API routes POST /{slug}/{id}/<transition>,
+    # buttons on the detail page, permission rows, events. Its state field should be editable=False.
+    lifecycle = None
 
     # ---- derived -----------------------------------------------------------------------------------------
+    @classmethod
+    def placed(cls) -> bool:
+        """Whether the kind's records sit at a point (a PlacedModel): then they have a map layer, bbox and
+        radius filters, GeoJSON, a map on the detail page and coordinate checks, and their region may be
+        located from the point. Otherwise (a RegionalModel) the region is given by its code."""
+        return issubclass(cls.model, PlacedModel)
+
     @classmethod
     def verbose_name(cls) -> str:
         return cls.model._meta.verbose_name
@@ -105,6 +121,14 @@ class RecordKind:
 def register(kind: type[RecordKind]) -> type[RecordKind]:
     if kind.slug in _KINDS and _KINDS[kind.slug] is not kind:
         raise ValueError(f"record kind slug {kind.slug!r} registered twice")
+    if not issubclass(kind.model, RegionalModel):
+        raise TypeError(f"record kind {kind.slug!r}: {kind.model.__name__} is no RegionalModel or PlacedModel")
+    if not kind.placed():
+        if kind.__dict__.get("on_map"):
+            raise ValueError(f"record kind {kind.slug!r} has no point and cannot be on the map")
+        kind.on_map = False
+        if kind.search_fields is RecordKind.search_fields:
+            kind.search_fields = ["code", "name"]
     _KINDS[kind.slug] = kind
     from .events import declare_kind_events
 

@@ -1,4 +1,5 @@
-"""Scoped reads of placed records: filters (region, bbox, radius, search, choices), statistics, map data."""
+"""Scoped reads of records: filters (region, search, choices; bbox and radius for placed kinds), statistics,
+map data (placed kinds)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ def apply_filter(qs: QuerySet, kind, flt: RecordFilter) -> QuerySet:
         elif f.choices and value not in {str(v) for v, _l in f.flatchoices}:
             raise ServiceError({name: [_("不是有效的选项")]})
         qs = qs.filter(**{name: value})
+    spatial = flt.bbox or flt.radius is not None or flt.lon is not None or flt.lat is not None
+    if spatial and not kind.placed():
+        raise ServiceError({"bbox" if flt.bbox else "radius": [_("该类记录没有坐标,不能按范围查询")]})
     if flt.bbox:
         try:
             a, b, c, d = parse_bbox(flt.bbox)
@@ -130,7 +134,10 @@ def statistics(qs: QuerySet, kind) -> dict:
 
 
 def map_features(qs: QuerySet, kind) -> list[list]:
-    """Compact map rows [id, lon, lat, name, type label]: ~10,000 of them stay well under a megabyte."""
+    """Compact map rows [id, lon, lat, name, type label] of a placed kind: ~10,000 of them stay well under a
+    megabyte."""
+    if not kind.placed():
+        raise ValueError(f"record kind {kind.slug!r} has no point and no map features")
     fields = ["pk", "lon", "lat", "name"] + ([kind.type_field] if kind.type_field else [])
     labels = dict((v, str(lbl)) for v, lbl in kind.field(kind.type_field).flatchoices) if kind.type_field else {}
     out = []

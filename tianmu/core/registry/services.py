@@ -1,4 +1,4 @@
-"""The only code that changes placed records: validate, check scope, write in one transaction, record
+"""The only code that changes records of any kind: validate, check scope, write in one transaction, record
 history and emit an event. Pages, API, admin, imports and the demo generator all call these."""
 
 from __future__ import annotations
@@ -54,19 +54,9 @@ def validate_record(actor, kind, data: dict, *, instance=None, scope_errors_as_f
     if not form.is_valid():
         for field, errs in form.errors.as_data().items():
             errors.setdefault(field, []).extend(msg for e in errs for msg in e.messages)
-    lon, lat = data.get("lon"), data.get("lat")
-    problem = coordinate_problem(lon, lat) if "lon" not in errors and "lat" not in errors else None
-    if problem:
-        errors.setdefault("lon", []).append(problem)
     region = form.cleaned_data.get("region") if hasattr(form, "cleaned_data") else None
-    if not errors:
-        lon, lat = float(lon), float(lat)
-        if region is None:
-            region = locator.locate(lon, lat)
-            if region is None:
-                errors.setdefault("region", []).append(_("无法根据坐标确定所属区域,请填写区划代码"))
-        elif not locator.contains(region, lon, lat):
-            errors.setdefault("lon", []).append(_("坐标不在所选区域内,请核对经纬度或区划代码"))
+    if kind.placed():
+        region = _place(data, region, errors)
     if region is not None and not can_write_region(actor, region):
         if scope_errors_as_fields:
             errors.setdefault("region", []).append(_("该区域不在您的管辖范围内"))
@@ -79,6 +69,23 @@ def validate_record(actor, kind, data: dict, *, instance=None, scope_errors_as_f
     return obj
 
 
+def _place(data: dict, region, errors: dict):
+    """A placed record's coordinate checks; the region, located from the point when not given."""
+    lon, lat = data.get("lon"), data.get("lat")
+    problem = coordinate_problem(lon, lat) if "lon" not in errors and "lat" not in errors else None
+    if problem:
+        errors.setdefault("lon", []).append(problem)
+    if not errors:
+        lon, lat = float(lon), float(lat)
+        if region is None:
+            region = locator.locate(lon, lat)
+            if region is None:
+                errors.setdefault("region", []).append(_("无法根据坐标确定所属区域,请填写区划代码"))
+        elif not locator.contains(region, lon, lat):
+            errors.setdefault("lon", []).append(_("坐标不在所选区域内,请核对经纬度或区划代码"))
+    return region
+
+
 def _save(actor, kind, obj, *, reason: str):
     obj._history_user = actor if getattr(actor, "pk", None) else None
     obj._change_reason = reason
@@ -86,7 +93,8 @@ def _save(actor, kind, obj, *, reason: str):
 
 
 def create_record(actor, kind, data: dict):
-    """Create a record of `kind` from field data (region as a code; optional if lon/lat given)."""
+    """Create a record of `kind` from field data (region as a code; for a placed kind optional if lon/lat
+    given)."""
     check_role(actor)
     obj = validate_record(actor, kind, data)
     with transaction.atomic():

@@ -1,5 +1,6 @@
 """Generic pages for every record kind: list (filters, search, statistics), detail (with history), create,
-edit, delete, Excel import with a dry run, and Excel/GeoJSON export. No logic beyond calling services."""
+edit, delete, Excel import with a dry run, and Excel/GeoJSON export (GeoJSON and the detail page's map for
+placed kinds only). No logic beyond calling services."""
 
 from __future__ import annotations
 
@@ -136,10 +137,15 @@ def record_detail(request, slug, pk):
         row["action_label"] = labels.get(row["action"], row["action"])
         row["when_text"] = row["when"][:16].replace("T", " ")
         row["changes_labelled"] = [(_field_label(kind, f), old, new) for f, (old, new) in row["changes"].items()]
+    point = (json.dumps({"lon": obj.lon, "lat": obj.lat, "name": obj.name, "color": kind.color})
+             if kind.placed() else None)
+    lifecycle = kind.lifecycle
     return render(request, "core/records/detail.html", {
         "kind": kind, "slug": slug, "obj": obj, "fields": fields, "history": history,
-        "can_write": can_write_region(request.user, obj.region),
-        "point": json.dumps({"lon": obj.lon, "lat": obj.lat, "name": obj.name, "color": kind.color}),
+        "can_write": can_write_region(request.user, obj.region), "point": point,
+        "state": lifecycle.state_label(getattr(obj, lifecycle.field)) if lifecycle else None,
+        "transitions": lifecycle.available(request.user, obj) if lifecycle else [],
+        "lifecycle_key": lifecycle.key if lifecycle else "",
     })
 
 
@@ -237,6 +243,8 @@ def record_export_xlsx(request, slug):
 @require_safe
 def record_export_geojson(request, slug):
     kind = _kind(slug)
+    if not kind.placed():
+        raise Http404
     qs = _filtered(request, kind)
     if isinstance(qs, HttpResponse):
         return qs

@@ -1,4 +1,8 @@
-"""The battery every record kind gets from its declaration: API, pages, import/export, history, scope."""
+"""The battery every record kind gets from its declaration: API, pages, import/export, history, scope.
+
+It runs for placed kinds (a point: coordinate checks, bbox/radius, GeoJSON, a map) and for regional kinds
+(no point: the region given by code); checks that only make sense for one of them are chosen by
+`kind.placed()`, so every test runs for every kind."""
 
 from __future__ import annotations
 
@@ -16,6 +20,11 @@ from tianmu.core.registry.queries import visible
 
 KINDS = kinds()
 ids = [k.slug for k in KINDS]
+
+
+def test_the_battery_covers_placed_and_regional_kinds():
+    # The test settings install a regional kind (core/tests/notices); the registry and sensing kinds are placed.
+    assert {k.placed() for k in KINDS} == {True, False}
 
 
 def api(client, user):
@@ -51,12 +60,18 @@ def test_api_create_read_update_delete_with_history(kind, world, client):
 
 @pytest.mark.parametrize("kind", KINDS, ids=ids)
 def test_api_region_is_located_from_coordinates(kind, world, client):
+    """A placed record without a region code is located from its point; a regional one needs the code."""
     api(client, world["users"]["commander"])
     body = record_data(kind, world["village_b"], "loc")
     del body["region"]
     r = client.post(f"/api/v1/{kind.slug}/", body, content_type="application/json")
-    assert r.status_code == 201, r.content
-    assert r.json()["region"] == world["village_b"].code
+    if kind.placed():
+        assert r.status_code == 201, r.content
+        assert r.json()["region"] == world["village_b"].code
+    else:
+        assert r.status_code == 422
+        assert [e["field"] for e in r.json()["errors"]] == ["region"]
+        assert not kind.model.objects.filter(code=body["code"]).exists()
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=ids)
@@ -67,7 +82,16 @@ def test_api_rejects_bad_input_with_per_field_messages(kind, world, client):
     assert r.status_code == 422
     errors = r.json()["errors"]
     assert {"field", "message", "message_en"} <= set(errors[0])
-    assert any(e["field"] == "lon" for e in errors)
+    # A placed kind checks the point; a regional kind has none (lon is not one of its fields) and needs its
+    # region's code.
+    assert any(e["field"] == ("lon" if kind.placed() else "region") for e in errors)
+
+    body = dict(record_data(kind, world["village_a"], "nowhere"), region="330112999999")
+    r = client.post(f"/api/v1/{kind.slug}/", body, content_type="application/json")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "region"
+    if not kind.placed():
+        assert kind.model.objects.count() == before
+        return
 
     body = record_data(kind, world["village_a"], "bad")
     body["lon"], body["lat"] = body["lat"], body["lon"]  # swapped
@@ -119,18 +143,27 @@ def test_api_list_filters(kind, world, records, client):
     assert codes() == {a.code, b.code}
     assert codes(region=world["town_b"].code) == {b.code}
     assert codes(q=OUTSIDE_MARK) == {b.code}
-    assert codes(bbox=f"{a.lon - 0.01},{a.lat - 0.01},{a.lon + 0.01},{a.lat + 0.01}") == {a.code}
-    assert codes(lon=a.lon, lat=a.lat, radius=500) == {a.code}
-    assert codes(lon=a.lon, lat=a.lat, radius=30_000) == {a.code, b.code}
     for name in kind.filter_fields:
         value = getattr(a, name)
         assert a.code in codes(**{name: str(value).lower()})
-    assert client.get(f"/api/v1/{kind.slug}/", {"bbox": "1,2"}).status_code == 422
-    assert client.get(f"/api/v1/{kind.slug}/", {"lon": 119.3, "lat": 30.1}).status_code == 422
     stats = client.get(f"/api/v1/{kind.slug}/stats").json()
     assert stats["total"] == 2 and {t["code"] for t in stats["by_town"]} == {"330112001", "330112002"}
-    geo = client.get(f"/api/v1/{kind.slug}/geojson").json()
-    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 2
+    if kind.type_field:
+        assert sum(t["count"] for t in stats["by_type"]) == 2
+    if kind.placed():
+        assert codes(bbox=f"{a.lon - 0.01},{a.lat - 0.01},{a.lon + 0.01},{a.lat + 0.01}") == {a.code}
+        assert codes(lon=a.lon, lat=a.lat, radius=500) == {a.code}
+        assert codes(lon=a.lon, lat=a.lat, radius=30_000) == {a.code, b.code}
+        assert client.get(f"/api/v1/{kind.slug}/", {"bbox": "1,2"}).status_code == 422
+        assert client.get(f"/api/v1/{kind.slug}/", {"lon": 119.3, "lat": 30.1}).status_code == 422
+        geo = client.get(f"/api/v1/{kind.slug}/geojson").json()
+        assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 2
+    else:
+        # No point: spatial filters are refused, and there is no GeoJSON.
+        for params in ({"bbox": "119,30,120,31"}, {"lon": 119.3, "lat": 30.1, "radius": 500}):
+            r = client.get(f"/api/v1/{kind.slug}/", params)
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] in ("bbox", "radius")
+        assert client.get(f"/api/v1/{kind.slug}/geojson").status_code == 404
 
     api(client, world["users"]["town_staff"])
     assert codes() == {a.code}
@@ -177,16 +210,20 @@ def test_excel_import_lists_every_bad_row_and_writes_nothing(kind, world, record
     col = {name: i for i, name in enumerate(kind.editable_fields())}
 
     def row(suffix, where=None, **over):
-        data = record_data(kind, where or world["village_a"], suffix, **over)
+        data = {**record_data(kind, where or world["village_a"], suffix), **over}
         out = [None] * len(titles)
         for name, value in data.items():
             out[col[name]] = value
         return out
 
     good = row("ok")
-    swapped = row("swap")
-    swapped[col["lon"]], swapped[col["lat"]] = swapped[col["lat"]], swapped[col["lon"]]
-    outside = row("out", lon=121.47, lat=31.23)
+    if kind.placed():
+        swapped = row("swap")
+        swapped[col["lon"]], swapped[col["lat"]] = swapped[col["lat"]], swapped[col["lon"]]
+        outside = row("out", lon=121.47, lat=31.23)
+    else:
+        # Rows 3 and 4: no such region, and no region at all (a regional record's region is required).
+        swapped, outside = row("nowhere", region="330112999999"), row("blank", region=None)
     duplicate = row("ok")
     foreign = row("foreign", world["village_b"])
     existing = row("exists", code=records[kind.slug]["a"].code)
@@ -198,8 +235,12 @@ def test_excel_import_lists_every_bad_row_and_writes_nothing(kind, world, record
     for e in report.errors:
         by_row.setdefault(e["row"], []).append(e)
     letter = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    assert {e["column"] for e in by_row[3]} == {letter[col["lon"]]} and "填反" in by_row[3][0]["message"]
-    assert "临安区" in by_row[4][0]["message"]
+    if kind.placed():
+        assert {e["column"] for e in by_row[3]} == {letter[col["lon"]]} and "填反" in by_row[3][0]["message"]
+        assert "临安区" in by_row[4][0]["message"]
+    else:
+        assert {e["column"] for e in by_row[3]} == {letter[col["region"]]}
+        assert {e["column"] for e in by_row[4]} == {letter[col["region"]]} and "区划代码" in by_row[4][0]["message"]
     assert by_row[5][0]["field"] == "code" and "2" in by_row[5][0]["message"]
     assert by_row[6][0]["field"] == "region" and by_row[6][0]["column"] == letter[col["region"]]
     assert by_row[7][0]["field"] == "code"
@@ -263,16 +304,20 @@ def test_pages_list_detail_create_edit_delete(kind, world, records, client):
     a, b = records[kind.slug]["a"], records[kind.slug]["b"]
     r = client.get(f"/r/{kind.slug}/")
     assert r.status_code == 200 and a.name in r.text and OUTSIDE_MARK not in r.text
+    # A placed kind offers GeoJSON and shows its point on a map; a regional kind neither.
+    assert (f"/r/{kind.slug}/export.geojson" in r.text) == kind.placed()
     r = client.get(f"/r/{kind.slug}/{a.pk}/")
     assert r.status_code == 200 and a.code in r.text
+    assert ('id="detail-map"' in r.text) == kind.placed() and ("leaflet" in r.text) == kind.placed()
     assert client.get(f"/r/{kind.slug}/{b.pk}/").status_code == 404
+    assert client.get(f"/r/{kind.slug}/export.geojson").status_code == (200 if kind.placed() else 404)
     assert client.get(f"/r/{kind.slug}/new/").status_code == 200
 
     data = record_data(kind, world["village_a"], "page")
     r = client.post(f"/r/{kind.slug}/new/", data)
     assert r.status_code == 302, r.text[:2000]
     obj = kind.model.objects.get(code=data["code"])
-    bad = dict(data, code=f"{data['code']}-2", lat="abc")
+    bad = dict(data, code=f"{data['code']}-2", **({"lat": "abc"} if kind.placed() else {"region": ""}))
     r = client.post(f"/r/{kind.slug}/new/", bad)
     assert r.status_code == 200 and "errorlist" in r.text
     r = client.post(f"/r/{kind.slug}/{obj.pk}/edit/", dict(data, name="页面改名"))

@@ -69,7 +69,9 @@ def concrete_urls(records, objs: MatrixObjects, skipped: list | None = None):
         if not params:
             out.append((route, None, None))
             continue
-        for kind in kinds():
+        # A kind's API routes name its own records (a route under another kind's prefix is not this kind's).
+        owner = next((k for k in kinds() if route.startswith(f"api/v1/{k.slug}/")), None)
+        for kind in [owner] if owner is not None else kinds():
             b = records[kind.slug]["b"]
             filled = route
             ok = True
