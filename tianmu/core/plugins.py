@@ -187,7 +187,8 @@ def declared_settings() -> dict:
     """Every app's setting defaults, merged once (rule evaluation reads settings per sensor)."""
     merged: dict = {}
     for app in platform_apps():
-        merged.update(app.settings)
+        for name, value in app.settings.items():
+            merged.setdefault(name, value)  # the first app (INSTALLED_APPS order) declaring it
     return merged
 
 
