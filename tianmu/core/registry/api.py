@@ -210,9 +210,9 @@ def _filter_params(kind, request) -> RecordFilter:
 
 
 def _filter_schema(kind):
-    """The kind's filters as documented query parameters (so that clients and the API fuzzer know them). They
-    are validated by RecordFilter.from_params and apply_filter, as on the pages; the schema only documents
-    their types: a number where a number is asked, a choice field's values."""
+    """The kind's filters as documented query parameters (so that clients and the API fuzzer know them). The
+    schema checks their types (a number, one of a choice field's values, a boolean); RecordFilter.from_params
+    and apply_filter, which the pages share, check the rest (finite, in range, complete)."""
     text = (str | None, None)
     fields: dict = {
         "region": (str | None, Field(None, description="Region code; includes its sub-regions")),
