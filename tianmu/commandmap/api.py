@@ -7,13 +7,24 @@ district and leaders see everything. Authentication is inherited from the API (s
 from __future__ import annotations
 
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from tianmu.core.errors import ServiceError, formatted
 from tianmu.core.registry.kinds import kinds
-from tianmu.core.registry.queries import RecordFilter, apply_filter, map_features, statistics, visible
+from tianmu.core.registry.queries import (
+    MAX_RADIUS_M,
+    RecordFilter,
+    apply_filter,
+    by_distance,
+    choice_label,
+    map_features,
+    statistics,
+    visible,
+)
 
-__all__ = ["router", "map_kinds", "search_records", "kind_statistics"]
+__all__ = ["router", "map_kinds", "search_records", "kind_statistics", "nearby"]
 
 router = Router(tags=["map · 一张图"])
 
@@ -133,3 +144,94 @@ def search_records(actor, q: str, limit: int = SEARCH_LIMIT) -> list[dict]:
             summary="Search every map layer by code, name or address (up to 20 matches, best first)")
 def search(request, q: str = ""):
     return search_records(request.auth, q)
+
+
+# ---- what is near a point (周边资源) ----------------------------------------------------------------------------
+
+NEARBY_RADIUS_M = 5000
+NEARBY_LIMIT = 10
+
+
+class NearbyQuery(Schema):
+    lon: float = Field(..., ge=-180, le=180, description="WGS84 longitude of the point")
+    lat: float = Field(..., ge=-90, le=90, description="WGS84 latitude of the point")
+    radius: float = Field(NEARBY_RADIUS_M, gt=0, le=MAX_RADIUS_M, description="metres (default 5,000)")
+    kinds: str | None = Field(None, max_length=200,
+                              description="comma-separated kind slugs (default: every layer of the map)")
+    limit: int = Field(NEARBY_LIMIT, ge=1, le=50, description="nearest records per kind (default 10, ≤ 50)")
+
+
+class NearbyItem(Schema):
+    id: int
+    code: str
+    name: str
+    lon: float
+    lat: float
+    distance_m: int
+    region_name: str
+    type_label: str
+    contact: str
+    phone: str
+    figures: dict[str, float | int | None]  # the kind's summed fields, e.g. headcount, capacity
+
+
+class NearbyKind(Schema):
+    slug: str
+    name: str
+    color: str
+    count: int  # within the radius (the list shows the nearest `limit`)
+    items: list[NearbyItem]
+
+
+class NearbyOut(Schema):
+    lon: float
+    lat: float
+    radius: float
+    kinds: list[NearbyKind]
+
+
+def nearby(actor, lon: float, lat: float, radius: float, slugs: list[str] | None = None,
+           limit: int = NEARBY_LIMIT) -> list[dict]:
+    """Per map kind, the records the actor may see within `radius` metres of a point, nearest first, with the
+    distance and what a duty officer calls about (contact, phone, the kind's figures such as headcount)."""
+    out = []
+    for kind in map_kinds():
+        if slugs is not None and kind.slug not in slugs:
+            continue
+        qs = visible(actor, kind)
+        near = by_distance(qs, lon, lat, radius)
+        shown = near[:limit]
+        fields = ["pk", "code", "name", "lon", "lat", "region__name", "contact", "phone",
+                  *([kind.type_field] if kind.type_field else []), *kind.sum_fields]
+        rows = {row[0]: row for row in qs.filter(pk__in=[pk for _d, pk in shown]).values_list(*fields)}
+        items = []
+        for dist, pk in shown:
+            row = rows.get(pk)
+            if row is None:
+                continue
+            data = dict(zip(fields, row, strict=True))
+            items.append({"id": pk, "code": data["code"], "name": data["name"], "lon": round(data["lon"], 6),
+                          "lat": round(data["lat"], 6), "distance_m": round(dist),
+                          "region_name": data["region__name"] or "", "contact": data["contact"] or "",
+                          "phone": data["phone"] or "",
+                          "type_label": choice_label(kind, kind.type_field, data[kind.type_field])
+                          if kind.type_field else "",
+                          "figures": {f: data[f] for f in kind.sum_fields}})
+        out.append({"slug": kind.slug, "name": str(kind.verbose_name_plural()), "color": kind.color,
+                    "count": len(near), "items": items})
+    return out
+
+
+@router.get("/nearby", response=NearbyOut,
+            summary="What is near a point (周边资源): per map layer, the nearest records within a radius, with the "
+                    "distance (great-circle metres), contact and phone, nearest first")
+def nearby_view(request, query: Query[NearbyQuery]):
+    slugs = None
+    if query.kinds:
+        slugs = [s.strip() for s in query.kinds.split(",") if s.strip()]
+        known = {k.slug for k in map_kinds()}
+        unknown = [s for s in slugs if s not in known]
+        if unknown:
+            raise ServiceError({"kinds": [formatted(_("没有这些图层:%(names)s"), {"names": ", ".join(unknown)})]})
+    return {"lon": query.lon, "lat": query.lat, "radius": query.radius,
+            "kinds": nearby(request.auth, query.lon, query.lat, query.radius, slugs, query.limit)}

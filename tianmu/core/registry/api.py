@@ -23,7 +23,15 @@ from ..api import PageNumber, page_size_param
 from ..models import Region
 from .forms import text_limit
 from .kinds import kinds
-from .queries import MAX_RADIUS_M, RecordFilter, apply_filter, statistics, visible
+from .queries import (
+    MAX_RADIUS_M,
+    RecordFilter,
+    apply_filter,
+    by_distance,
+    is_radius_query,
+    statistics,
+    visible,
+)
 from .services import create_record, delete_record, record_snapshot, update_record
 
 __all__ = ["record_routers", "record_tag", "operation_id", "serialize", "record_rows"]
@@ -191,6 +199,7 @@ def _schemas(kind):
         f"{model.__name__}Record", __base__=base_out,
         region=(str, ...), region_name=(str, ...), town=(str | None, None), town_name=(str | None, None),
         updated_at=(str | None, None), **link_fields,
+        distance_m=(int | None, None),  # lists queried by lon+lat+radius: metres from that point
         **({kind.lifecycle.field: (str, ...)} if kind.lifecycle is not None else {}),
     )
     base_in = create_schema(model, name=f"{model.__name__}In", fields=names, optional_fields="__all__")
@@ -261,10 +270,20 @@ def record_router(kind) -> Router:
 
     @router.get("/", response=Page, operation_id=op("list"), summary=f"List {kind.slug}",
                 description=(f"Filters: region (code, includes sub-regions), q (search), {spatial_doc}"
-                             f"and by field: {filter_doc}. page, page_size (≤{MAX_PAGE_SIZE})."))
+                             f"and by field: {filter_doc}. page, page_size (≤{MAX_PAGE_SIZE}). With lon+lat+radius "
+                             "the results are nearest first, each with distance_m."))
     def list_records(request, filters: Query[Filters], page: PageNumber = 1, page_size: PageSize = 100):
-        qs = apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request))
+        flt = _filter_params(kind, request)
+        qs = apply_filter(visible(request.auth, kind), kind, flt)
         start = (page - 1) * page_size
+        if is_radius_query(flt):  # nearest first, each row with its distance in metres
+            near = by_distance(qs, flt.lon, flt.lat, flt.radius)
+            shown = near[start:start + page_size]
+            rows, _t = record_rows(qs.filter(pk__in=[pk for _d, pk in shown]), kind, town_names())
+            by_pk = {row["id"]: row for row in rows}
+            results = [{**by_pk[pk], "distance_m": round(dist)} for dist, pk in shown if pk in by_pk]
+            return JsonResponse({"count": len(near), "page": page, "page_size": page_size, "results": results},
+                                json_dumps_params=COMPACT)
         results, total = record_rows(qs.order_by("code"), kind, town_names(), start, start + page_size,
                                      count_of=qs)
         if total is None:

@@ -15,7 +15,8 @@ from ..geo import haversine_m, parse_bbox, radius_bbox
 from ..models import Region
 from ..scope import scope_queryset
 
-__all__ = ["visible", "RecordFilter", "apply_filter", "statistics", "map_features", "choice_label"]
+__all__ = ["visible", "RecordFilter", "apply_filter", "statistics", "map_features", "choice_label", "by_distance",
+           "is_radius_query"]
 
 MAX_RADIUS_M = 200_000
 
@@ -102,11 +103,21 @@ def _spatial(qs: QuerySet, kind, flt: RecordFilter) -> QuerySet:
         a, b, c, d = box
         qs = qs.filter(lon__gte=a, lon__lte=c, lat__gte=b, lat__lte=d)
     if radius_query:
-        a, b, c, d = radius_bbox(flt.lon, flt.lat, flt.radius)
-        candidates = qs.filter(lon__gte=a, lon__lte=c, lat__gte=b, lat__lte=d).values_list("pk", "lon", "lat")
-        ids = [pk for pk, lon, lat in candidates if haversine_m(flt.lon, flt.lat, lon, lat) <= flt.radius]
-        qs = qs.filter(pk__in=ids)
+        qs = qs.filter(pk__in=[pk for _d, pk in by_distance(qs, flt.lon, flt.lat, flt.radius)])
     return qs
+
+
+def by_distance(qs: QuerySet, lon: float, lat: float, radius_m: float) -> list[tuple[float, int]]:
+    """(metres, pk) of the rows of a placed kind's queryset within `radius_m` of a point, nearest first (ties by
+    pk): a lon/lat box on the index first, then great-circle distances of the few rows inside it."""
+    a, b, c, d = radius_bbox(lon, lat, radius_m)
+    candidates = qs.order_by().filter(lon__gte=a, lon__lte=c, lat__gte=b, lat__lte=d).values_list("pk", "lon", "lat")
+    near = ((haversine_m(lon, lat, x, y), pk) for pk, x, y in candidates)
+    return sorted((dist, pk) for dist, pk in near if dist <= radius_m)
+
+
+def is_radius_query(flt: RecordFilter) -> bool:
+    return flt.lon is not None and flt.lat is not None and flt.radius is not None
 
 
 def apply_filter(qs: QuerySet, kind, flt: RecordFilter) -> QuerySet:
