@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.orm import create_schema
-from pydantic import create_model
+from pydantic import Field, create_model
 
 from ..models import Region
 from .kinds import kinds
@@ -33,7 +33,8 @@ class ImportOut(Schema):
     rows: int
     created: int
     updated: int
-    errors: list[dict]
+    errors: list[dict] = Field(description="the first TIANMU_IMPORT_MAX_ERRORS problems (lowest rows first)")
+    error_count: int = Field(description="every problem found; more than len(errors) when the list is cut")
 
 
 class HistoryOut(Schema):
