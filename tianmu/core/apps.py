@@ -1,6 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 
 from . import plugins
+from .sheets import LIMITS
 
 
 class CoreConfig(plugins.TianmuApp):
@@ -22,6 +23,8 @@ class CoreConfig(plugins.TianmuApp):
     ]
     # Event handlers of every app run as durable consumers (core/consumers.py).
     workers = {"events": ["handle_events"]}
+    # Import limits (core/sheets.py; docs/security.md "Limits").
+    settings = LIMITS
 
     def ready(self):
         super().ready()

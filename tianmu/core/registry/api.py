@@ -46,7 +46,8 @@ class ImportOut(Schema):
     rows: int
     created: int
     updated: int
-    errors: list[dict]
+    errors: list[dict] = Field(description="the first TIANMU_IMPORT_MAX_ERRORS problems (lowest rows first)")
+    error_count: int = Field(description="every problem found; more than len(errors) when the list is cut")
 
 
 class HistoryOut(Schema):

@@ -1,5 +1,10 @@
 """Excel for every kind of record and GeoJSON for placed ones: export what the actor sees; import with a dry
-run that lists every bad row and column and writes nothing unless every row passes."""
+run that lists every bad row and column and writes nothing unless every row passes.
+
+Text cells are written through core/sheets.py (never a formula; an apostrophe before a text a spreadsheet would
+take for one) and read back through it (that apostrophe removed), so an export re-imports as it was. Uploads
+are checked against the import limits (core/sheets.py `LIMITS`) before they are parsed; a report lists the first
+TIANMU_IMPORT_MAX_ERRORS problems and counts all of them."""
 
 from __future__ import annotations
 
@@ -16,13 +21,13 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from ..errors import ScopeError, ServiceError, bilingual
-from ..scope import check_role
+from ..scope import check_role, write_prefix
+from ..sheets import SheetRefused, append_row, limit, read_xlsx, unescape_text
 from .queries import choice_label
 from .services import bulk_create_records, record_snapshot, update_record, validate_record
 
 __all__ = ["export_xlsx", "export_geojson", "template_xlsx", "import_xlsx", "ImportReport"]
 
-MAX_IMPORT_ROWS = 20_000
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -67,12 +72,12 @@ def _workbook(kind, rows) -> bytes:
     ws = wb.active
     ws.title = str(kind.verbose_name_plural())[:31]
     names = kind.editable_fields()
-    ws.append([_header(kind, n) for n in names])
+    append_row(ws, [_header(kind, n) for n in names])
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDE7F3")
     for row in rows:
-        ws.append(row)
+        append_row(ws, row)
     for i, name in enumerate(names, start=1):
         ws.column_dimensions[get_column_letter(i)].width = max(10, min(40, len(_header(kind, name)) * 2 + 4))
     ws.freeze_panes = "A2"
@@ -91,7 +96,7 @@ def template_xlsx(kind) -> bytes:
     data = _workbook(kind, [])
     wb = load_workbook(io.BytesIO(data))
     ws = wb.create_sheet(str(_("填写说明")))
-    ws.append([str(_("列")), str(_("字段")), str(_("必填")), str(_("可选值/说明"))])
+    append_row(ws, [str(_("列")), str(_("字段")), str(_("必填")), str(_("可选值/说明"))])
     for name in kind.editable_fields():
         f = kind.field(name)
         if name == "region" and kind.placed():
@@ -101,7 +106,7 @@ def template_xlsx(kind) -> bytes:
         else:
             note = " / ".join(str(lbl) for _v, lbl in f.flatchoices) if f.choices else str(f.help_text or "")
             required = str(_("否")) if (f.blank or f.has_default()) else str(_("是"))
-        ws.append([_header(kind, name), name, required, note])
+        append_row(ws, [_header(kind, name), name, required, note])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -134,26 +139,46 @@ def _json_value(value):
 
 @dataclass
 class ImportReport:
-    """What an import found: every problem with its row (1-based, as Excel shows) and column."""
+    """What an import found: each problem with its row (1-based, as Excel shows) and column. `errors` keeps the
+    problems of the lowest rows, at most TIANMU_IMPORT_MAX_ERRORS of them (in the order added; sort by row when
+    they were added out of order); `error_count` counts every problem."""
 
     rows: int = 0
     created: int = 0
     updated: int = 0
     dry_run: bool = True
     errors: list[dict] = field(default_factory=list)
+    error_count: int = 0
+    max_errors: int = field(default_factory=lambda: limit("TIANMU_IMPORT_MAX_ERRORS"))
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.error_count
+
+    @property
+    def truncated(self) -> bool:
+        return self.error_count > len(self.errors)
 
     def add(self, row: int | None, column: str | None, field_name: str | None, message) -> None:
+        self.error_count += 1
+        at = len(self.errors)
+        if at >= self.max_errors:
+            # Full: keep this problem only if its row comes before the last kept one's (it replaces that).
+            rows = [e["row"] or 0 for e in self.errors]
+            if not rows or (row or 0) >= max(rows):
+                return
+            last = max(rows)
+            at = rows.index(last)
         text = bilingual(message)
-        self.errors.append({"row": row, "column": column, "field": field_name, "message": text["zh"],
-                            "message_en": text["en"]})
+        entry = {"row": row, "column": column, "field": field_name, "message": text["zh"], "message_en": text["en"]}
+        if at == len(self.errors):
+            self.errors.append(entry)
+        else:
+            self.errors[at] = entry
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "dry_run": self.dry_run, "rows": self.rows, "created": self.created,
-                "updated": self.updated, "errors": self.errors}
+                "updated": self.updated, "errors": self.errors, "error_count": self.error_count}
 
 
 def _clean_cell(kind, name, value):
@@ -162,7 +187,7 @@ def _clean_cell(kind, name, value):
     if isinstance(value, datetime) and timezone.is_naive(value):
         return timezone.make_aware(value)
     if isinstance(value, str):
-        value = value.strip()
+        value = unescape_text(value).strip()
     return "" if value is None else value
 
 
@@ -171,13 +196,12 @@ def import_xlsx(actor, kind, fileobj, *, dry_run: bool = True, update_existing: 
     report = ImportReport(dry_run=dry_run)
     check_role(actor)
     try:
-        wb = load_workbook(fileobj, read_only=True, data_only=True)
-        ws = wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
-        header = next(rows, None)
-    except Exception:  # noqa: BLE001 - any unreadable upload is the same problem to the user
-        report.add(None, None, None, _("无法读取文件:请上传 Excel(.xlsx)文件"))
+        sheet = read_xlsx(fileobj)
+    except SheetRefused as refused:
+        report.add(refused.row, refused.column, None, refused.message)
         return report
+    rows = iter(sheet)
+    header = next(rows, None)
     if not header or all(h in (None, "") for h in header):
         report.add(1, None, None, _("第一行应为列标题"))
         return report
@@ -205,15 +229,15 @@ def import_xlsx(actor, kind, fileobj, *, dry_run: bool = True, update_existing: 
     letter_of = {name: get_column_letter(idx + 1) for idx, name in columns.items()}
     existing = {}
     if update_existing:
-        existing = {o.code: o for o in kind.model.objects.select_related("region")}
+        # Only records the actor may change: a code used outside their scope is refused like any code in use
+        # (the service's scope-neutral message), never reported as a record there.
+        existing = {o.code: o for o in kind.model.objects.select_related("region")
+                    .filter(region__code__startswith=write_prefix(actor))}
     seen_codes: dict[str, int] = {}
     new_objects, updates = [], []
     for rownum, values in enumerate(rows, start=2):
         if values is None or all(v in (None, "") for v in values):
             continue
-        if report.rows >= MAX_IMPORT_ROWS:
-            report.add(rownum, None, None, _("单次导入最多 20000 行"))
-            break
         report.rows += 1
         data = {name: _clean_cell(kind, name, values[idx] if idx < len(values) else None)
                 for idx, name in columns.items()}

@@ -14,7 +14,9 @@ from ..scope import can_write_region, check_role, check_write
 from .forms import build_form, normalize_input, with_defaults
 
 __all__ = ["validate_record", "create_record", "update_record", "delete_record", "record_snapshot",
-           "bulk_create_records", "save_instance"]
+           "bulk_create_records", "save_instance", "CODE_IN_USE"]
+
+CODE_IN_USE = _("该编码已被使用,请换一个编码")
 
 
 def record_snapshot(kind, obj) -> dict:
@@ -53,7 +55,11 @@ def validate_record(actor, kind, data: dict, *, instance=None, scope_errors_as_f
     errors: dict[str, list] = {}
     if not form.is_valid():
         for field, errs in form.errors.as_data().items():
-            errors.setdefault(field, []).extend(msg for e in errs for msg in validation_messages(e))
+            for e in errs:
+                # A code in use is refused with one message, whether the record holding it is in the actor's
+                # scope or not, and without naming it or its region.
+                messages = [CODE_IN_USE] if e.code == "unique" else validation_messages(e)
+                errors.setdefault(field, []).extend(messages)
     region = form.cleaned_data.get("region") if hasattr(form, "cleaned_data") else None
     if kind.placed():
         region = _place(data, region, errors)

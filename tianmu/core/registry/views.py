@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.forms.utils import ErrorDict
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -162,6 +163,9 @@ def _form_page(request, kind, slug, obj=None):
         except ServiceError as exc:
             form = build_form(kind, request.POST, instance=obj, actor=request.user)
             form.is_valid()
+            # The service ran this same form: show its messages only (its scope-neutral one for a code in use
+            # instead of the form's own).
+            form._errors = ErrorDict()
             for field, msgs in exc.errors.items():
                 for msg in msgs:
                     form.add_error(field if field in form.fields else None, str(msg))
@@ -282,8 +286,8 @@ def record_import(request, slug):
         if token:
             try:
                 path = IMPORT_DIR / f"{uuid.UUID(token)}.xlsx"
-            except ValueError:
-                path = None  # not a token this page gave out
+            except ValueError:  # not a token this page gave out
+                path = None
             if path is None or not path.exists() or request.session.get(f"import:{token}") != slug:
                 messages.error(request, _("导入会话已过期,请重新上传"))
                 return redirect("records:import", slug=slug)
@@ -296,18 +300,19 @@ def record_import(request, slug):
                 return redirect("records:list", slug=slug)
             context["report"] = _labelled(kind, report)
         elif "file" in request.FILES:
-            token = str(uuid.uuid4())
-            path = IMPORT_DIR / f"{token}.xlsx"
-            with path.open("wb") as fh:
-                for chunk in request.FILES["file"].chunks():
-                    fh.write(chunk)
-            with path.open("rb") as fh:
-                report = import_xlsx(request.user, kind, fh, dry_run=True, update_existing=update_existing)
-            request.session[f"import:{token}"] = slug
-            context.update({"report": _labelled(kind, report), "token": token if report.ok else "",
-                            "update_existing": update_existing})
-            if not report.ok:
-                path.unlink(missing_ok=True)
+            # The dry run reads the upload itself (refused before parsing when over the limits); only a file
+            # that passes is kept for the confirmation step.
+            upload = request.FILES["file"]
+            report = import_xlsx(request.user, kind, upload, dry_run=True, update_existing=update_existing)
+            token = ""
+            if report.ok:
+                token = str(uuid.uuid4())
+                upload.seek(0)
+                with (IMPORT_DIR / f"{token}.xlsx").open("wb") as fh:
+                    for chunk in upload.chunks():
+                        fh.write(chunk)
+                request.session[f"import:{token}"] = slug
+            context.update({"report": _labelled(kind, report), "token": token, "update_existing": update_existing})
         else:
             messages.error(request, _("请选择要上传的 Excel 文件"))
     return render(request, "core/records/import.html", context)

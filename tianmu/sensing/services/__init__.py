@@ -16,11 +16,11 @@ from .alarms import (
     close_alarm,
     evaluate_sensors,
 )
-from .imports import MAX_CSV_ROWS, import_readings_csv
+from .imports import import_readings_csv
 from .readings import MAX_HTTP_READINGS, IngestOutcome, can_submit_readings, ingest_messages, submit_readings
 from .thresholds import set_threshold
 
 __all__ = ["IngestOutcome", "ingest_messages", "submit_readings", "import_readings_csv", "evaluate_sensors",
            "check_no_data", "acknowledge_alarm", "acknowledge_station_alarms", "close_alarm", "set_threshold",
            "can_submit_readings",
-           "MAX_HTTP_READINGS", "MAX_CSV_ROWS"]
+           "MAX_HTTP_READINGS"]

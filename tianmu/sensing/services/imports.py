@@ -1,5 +1,6 @@
 """History from CSV files (`import_readings_csv`): checked row by row, stored only if every row passes;
-rules are not evaluated."""
+rules are not evaluated. The file's size, its line length and its row count are checked before any row is
+checked (limits TIANMU_CSV_IMPORT_*, core/sheets.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,12 @@ from django.utils.translation import gettext_lazy as _
 
 from tianmu.core.events import emit
 from tianmu.core.registry.io import ImportReport
+from tianmu.core.sheets import limit, message, mib
 
 from ..parsing import ParsedReading, Rejection, latest_allowed, parse_item
 from .readings import _check, _check_submit_role, _store
 
-__all__ = ["import_readings_csv", "MAX_CSV_ROWS"]
-
-MAX_CSV_ROWS = 200_000
+__all__ = ["import_readings_csv"]
 
 CSV_HEADERS = {
     "sensor": {"sensor", "sensor_code", "code", "device", "传感器编码", "传感器", "设备编码", "测点编码"},
@@ -43,19 +43,56 @@ def _letter(idx: int) -> str:
     return get_column_letter(idx + 1)
 
 
+class _Refused(Exception):
+    def __init__(self, message, row: int | None = None):
+        super().__init__(str(message))
+        self.message, self.row = message, row
+
+
+def _lines(text: str, max_chars: int):
+    """The text's lines for csv.reader, refusing a line longer than max_chars."""
+    for lineno, line in enumerate(io.StringIO(text), start=1):
+        if len(line.rstrip("\r\n")) > max_chars:
+            raise _Refused(message(_("此行超过 %(max)s 个字符"), max=max_chars), row=lineno)
+        yield line
+
+
+def _check_limits(text: str) -> None:
+    """Refuse, before any row is checked, a file with a line too long or more rows than allowed."""
+    max_rows = limit("TIANMU_CSV_IMPORT_MAX_ROWS")
+    count = -1  # the header is not a row
+    try:
+        for values in csv.reader(_lines(text, limit("TIANMU_CSV_IMPORT_MAX_LINE_CHARS"))):
+            if any(v.strip() for v in values):
+                count += 1
+                if count > max_rows:
+                    raise _Refused(message(_("文件超过 %(max)s 行(不含标题行),请分批导入"), max=max_rows))
+    except csv.Error as exc:
+        raise _Refused(_("CSV 格式错误")) from exc
+
+
 def import_readings_csv(actor, fileobj, *, dry_run: bool = True, now: datetime | None = None) -> ImportReport:
     """History from a CSV file (sensor code, ts, value): a dry run lists every bad row and column; nothing is
     written unless every row passes. Readings already stored are skipped; rules are not evaluated (history)."""
     report = ImportReport(dry_run=dry_run)
     _check_submit_role(actor)
     now = now or timezone.now()
+    max_bytes = limit("TIANMU_CSV_IMPORT_MAX_BYTES")
+    data = fileobj.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        report.add(None, None, None, message(_("文件超过 %(max)s MiB 的上限"), max=mib(max_bytes)))
+        return report
     try:
-        data = fileobj.read()
         text = _decode_csv(data if isinstance(data, bytes) else data.encode())
+        del data
+        _check_limits(text)
         rows = csv.reader(io.StringIO(text))
         header = next(rows, None)
     except (UnicodeDecodeError, csv.Error):
         report.add(None, None, None, _("无法读取文件:请上传 UTF-8 或 GBK 编码的 CSV 文件"))
+        return report
+    except _Refused as refused:
+        report.add(refused.row, None, None, refused.message)
         return report
     if not header or all(not (h or "").strip() for h in header):
         report.add(1, None, None, _("第一行应为列标题"))
@@ -82,9 +119,6 @@ def import_readings_csv(actor, fileobj, *, dry_run: bool = True, now: datetime |
         for rownum, values in enumerate(rows, start=2):
             if not any((v or "").strip() for v in values):
                 continue
-            if report.rows >= MAX_CSV_ROWS:
-                report.add(rownum, None, None, _("单次导入最多 200000 行"))
-                break
             report.rows += 1
             obj = {name: (values[idx] if idx < len(values) else "") for name, idx in columns.items()}
             item = parse_item(obj, now=now, latest=latest)
