@@ -36,7 +36,7 @@ class TianmuUserAdmin(UserAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked")
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked")
     readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
 
 
