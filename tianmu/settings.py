@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tianmu.core.middleware.RequestLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -212,8 +213,31 @@ CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("TIANMU_CSRF_TRUSTED_ORIGINS",
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if PRODUCTION:
     SECURE_HSTS_SECONDS = int(os.environ.get("TIANMU_HSTS_SECONDS", "31536000"))
-DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+
+# ---- Limits on requests and fields (docs/security.md, "Limits"): the one place they are set. Each can be changed
+# through its environment variable. A request over a size limit is refused before its body is read (413, or 414
+# for the query string); a field over its limit is a per-field error (422 in the API, 400 on pages).
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+MiB = 1024 * 1024
+# The whole request body, uploaded files included (Excel and CSV imports).
+TIANMU_MAX_REQUEST_BYTES = env_int("TIANMU_MAX_REQUEST_BYTES", 20 * MiB)
+# The body without its uploaded files: JSON, form fields (Django's RequestDataTooBig above it).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TIANMU_MAX_FORM_BYTES", 2 * MiB + MiB // 2)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("TIANMU_MAX_FORM_FIELDS", 1000)
+# Uploads larger than this are spooled to a temporary file instead of being held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("TIANMU_UPLOAD_MEMORY_BYTES", 2 * MiB + MiB // 2)
+# The query string (after "?"), in bytes as sent; and each query parameter's value, in characters.
+TIANMU_MAX_QUERY_STRING = env_int("TIANMU_MAX_QUERY_STRING", 4096)
+TIANMU_MAX_PARAM_LENGTH = env_int("TIANMU_MAX_PARAM_LENGTH", 1000)
+# Long text fields of records (notes, a notice's body): characters. Short fields have their model's max_length.
+TIANMU_MAX_TEXT_LENGTH = env_int("TIANMU_MAX_TEXT_LENGTH", 4000)
+# API lists: the largest page_size, and the largest page number.
+TIANMU_MAX_PAGE_SIZE = env_int("TIANMU_MAX_PAGE_SIZE", 1000)
+TIANMU_MAX_PAGE = env_int("TIANMU_MAX_PAGE", 1_000_000)
 
 REDIS_URL = os.environ.get("TIANMU_REDIS_URL", "")
 if REDIS_URL:

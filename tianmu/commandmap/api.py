@@ -7,7 +7,8 @@ district and leaders see everything. Authentication is inherited from the API (s
 from __future__ import annotations
 
 from django.http import Http404
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
+from pydantic import Field
 
 from tianmu.core.registry.kinds import kinds
 from tianmu.core.registry.queries import RecordFilter, apply_filter, map_features, statistics, visible
@@ -68,10 +69,18 @@ def layers(request):
     }
 
 
+class LayerFilters(Schema):
+    """The filters every layer takes, documented; read, with the kind's own, by RecordFilter.from_params."""
+
+    q: str | None = Field(None, description="Search (code, name, address, …)")
+    bbox: str | None = Field(None, description="min_lon,min_lat,max_lon,max_lat (WGS84 degrees)")
+    region: str | None = Field(None, description="Region code; includes its sub-regions")
+
+
 @router.get("/layers/{slug}", summary="One layer's features as compact rows [id, lon, lat, name, type label]",
             description="Optional filters: q (search), bbox=min_lon,min_lat,max_lon,max_lat, region (code), and the "
                         "kind's own filter fields.")
-def layer_features(request, slug: str):
+def layer_features(request, slug: str, filters: Query[LayerFilters]):
     kind = _map_kind(slug)
     qs = apply_filter(visible(request.auth, kind), kind, RecordFilter.from_params(kind, request.GET))
     return {"slug": kind.slug, "features": map_features(qs, kind)}

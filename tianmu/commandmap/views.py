@@ -12,9 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from tianmu.core.plugins import map_layers, resolve
+from tianmu.core.registry.kinds import kinds
 
-# Layers switched on when the page opens; the rest are one click away.
-DEFAULT_LAYERS = ["shelters", "teams", "warehouses", "hazards"]
 # The record detail page; `{slug}` and `{id}` are filled in by the map script.
 RECORD_URL = "/r/{slug}/{id}/"
 DEFAULT_ZOOM = 10
@@ -64,7 +63,7 @@ def index(request):
         "boundariesApi": root + "regions/boundaries",
         "recordUrl": RECORD_URL,
         "eventsUrl": reverse("core:event_stream"),
-        "defaultLayers": DEFAULT_LAYERS,
+        "defaultLayers": [k.slug for k in kinds() if k.on_map and k.placed() and k.map_default],
         "labels": map_labels(),
     }
     layers = [{"key": layer.key, "panel": layer.panel, "scripts": layer.scripts, "styles": layer.styles,

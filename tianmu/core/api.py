@@ -9,20 +9,32 @@ from __future__ import annotations
 
 import time
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import NinjaAPI, Router, Schema
+from ninja import NinjaAPI, Query, Router, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.params import P
 from ninja.security import HttpBearer, SessionAuth
 
-from .errors import ServiceError, bilingual
+from .errors import ServiceError, bilingual, formatted
+from .middleware import STATUS_ERRORS, error_body
 from .models import ApiToken, Region
 from .scope import region_prefix
 
-__all__ = ["build_api", "TianmuAPI", "TokenAuth", "core_router"]
+__all__ = ["build_api", "TianmuAPI", "TokenAuth", "core_router", "PageNumber", "page_size_param"]
+
+# Pagination of API lists (the limits are settings, docs/security.md): out of range is a 422 on the parameter.
+PageNumber = Query[int, P(ge=1, le=settings.TIANMU_MAX_PAGE, description="Page number, from 1")]
+
+
+def page_size_param(limit: int | None = None):
+    """The `page_size` parameter of a list: 1 to `limit` rows, never more than settings.TIANMU_MAX_PAGE_SIZE."""
+    top = min(limit or settings.TIANMU_MAX_PAGE_SIZE, settings.TIANMU_MAX_PAGE_SIZE)
+    return Query[int, P(ge=1, le=top, description=f"Rows per page, 1 to {top}")]
 
 
 class TokenAuth(HttpBearer):
@@ -75,17 +87,29 @@ class ScopedSessionAuth(SessionAuth):
     """Session login (browser pages calling the API); CSRF is checked for unsafe methods."""
 
 
+# pydantic's error types in our words (Chinese source, English in the catalogue); the placeholders are filled
+# from the error's context (ge, le, max_length, …).
 PYDANTIC_ZH = {
     "missing": _("此项为必填项"),
     "float_parsing": _("必须是数字"),
     "float_type": _("必须是数字"),
+    "finite_number": _("必须是有限的数字"),
     "int_parsing": _("必须是整数"),
+    "int_parsing_size": _("必须是整数"),
     "int_type": _("必须是整数"),
     "int_from_float": _("必须是整数"),
     "bool_parsing": _("必须是布尔值(true/false)"),
     "bool_type": _("必须是布尔值(true/false)"),
     "string_type": _("必须是文本"),
-    "string_too_long": _("文本过长"),
+    "string_too_long": _("文本过长:不能超过 %(max_length)s 个字符"),
+    "string_too_short": _("文本过短:至少 %(min_length)s 个字符"),
+    "too_long": _("项目过多:不能超过 %(max_length)s 个"),
+    "greater_than_equal": _("不能小于 %(ge)s"),
+    "greater_than": _("应大于 %(gt)s"),
+    "less_than_equal": _("不能大于 %(le)s"),
+    "less_than": _("应小于 %(lt)s"),
+    "literal_error": _("不是有效的选项"),
+    "enum": _("不是有效的选项"),
     "date_parsing": _("日期格式应为 YYYY-MM-DD"),
     "date_from_datetime_parsing": _("日期格式应为 YYYY-MM-DD"),
     "datetime_parsing": _("时间格式应为 ISO 8601"),
@@ -96,16 +120,30 @@ PYDANTIC_ZH = {
     "list_type": _("必须是列表"),
     "extra_forbidden": _("不允许的字段"),
 }
+INVALID = _("输入无效")
+SOURCES = ("body", "query", "path", "form", "file", "header", "cookie")
 
 
 def _validation_payload(errors: list[dict]) -> dict:
     out = []
     for err in errors:
-        loc = [str(p) for p in err.get("loc", []) if p not in ("body", "payload", "query", "path", "data")]
+        loc = [str(p) for p in err.get("loc", [])]
+        if loc and loc[0] in SOURCES:  # ("query", "page"); ("body", <the body parameter>, "name", …)
+            loc = loc[2:] if loc[0] == "body" else loc[1:]
         message = PYDANTIC_ZH.get(err.get("type", ""))
-        zh = bilingual(message)["zh"] if message else err.get("msg", "")
-        out.append({"field": ".".join(loc) or "__all__", "message": zh, "message_en": err.get("msg", "")})
+        if message is not None:
+            text = bilingual(formatted(message, {k: v for k, v in (err.get("ctx") or {}).items()}))
+        else:  # a type we have no words for: ours in Chinese, pydantic's (English) in message_en
+            text = {"zh": bilingual(INVALID)["zh"], "en": err.get("msg", "") or bilingual(INVALID)["en"]}
+        out.append({"field": ".".join(loc) or "__all__", "message": text["zh"], "message_en": text["en"]})
     return {"code": "validation_error", "errors": out}
+
+
+# Ninja's own HttpError texts (English), in our words.
+HTTP_ERROR_TEXTS = {
+    "Cannot parse request body": _("请求体不是有效的 JSON"),
+    "CSRF check Failed": _("CSRF 校验失败,请刷新页面后重试"),
+}
 
 
 # What each tag group holds, in the order Swagger lists the groups (a tag's first word names its group).
@@ -210,8 +248,20 @@ def build_api() -> NinjaAPI:
 
     @api.exception_handler(HttpError)
     def on_http_error(request, exc):
-        return api.create_response(request, {"code": "error", "message": str(exc), "message_en": str(exc)},
+        known = next((ours for theirs, ours in HTTP_ERROR_TEXTS.items() if str(exc).startswith(theirs)), None)
+        if known is not None:
+            text = bilingual(known)
+        else:  # ours in Chinese by the status, theirs (English) in message_en
+            text = {"zh": bilingual(STATUS_ERRORS.get(exc.status_code, ("error", INVALID))[1])["zh"], "en": str(exc)}
+        return api.create_response(request, {"code": "error", "message": text["zh"], "message_en": text["en"]},
                                    status=exc.status_code)
+
+    @api.exception_handler(SuspiciousOperation)
+    def on_suspicious(request, exc):
+        # RequestLimitsMiddleware refuses oversized bodies before they are read; this is for what slips past it.
+        if isinstance(exc, RequestDataTooBig):
+            return api.create_response(request, error_body(*STATUS_ERRORS[413]), status=413)
+        return api.create_response(request, error_body(*STATUS_ERRORS[400]), status=400)
 
     return api
 

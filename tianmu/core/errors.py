@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.utils import translation
+from django.utils.functional import lazy
 
-__all__ = ["ScopeError", "ServiceError", "bilingual"]
+__all__ = ["ScopeError", "ServiceError", "bilingual", "formatted", "validation_messages"]
 
 
 def bilingual(message) -> dict[str, str]:
@@ -15,6 +16,22 @@ def bilingual(message) -> dict[str, str]:
     with translation.override("en"):
         en = str(message)
     return {"zh": zh, "en": en}
+
+
+def _format(message, params) -> str:
+    # `message % params`, not `str(message) % params`: a lazy plural (ngettext_lazy) picks its form from params.
+    return str(message % params) if params else str(message)
+
+
+# A translatable message with %-placeholders, filled in whenever it is rendered: bilingual() then gives each
+# language its own text (`_("…%(n)s…") % {...}` would fix the text in the language active at the time).
+formatted = lazy(_format, str)
+
+
+def validation_messages(error) -> list:
+    """The messages of a Django ValidationError, still translatable (`error.messages` renders them in the
+    language active at validation, so "This field is required." would be Chinese in message_en)."""
+    return [formatted(e.message, e.params) for e in error.error_list]
 
 
 class ScopeError(PermissionDenied):

@@ -8,7 +8,8 @@ import threading
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-__all__ = ["EARTH_RADIUS_M", "haversine_m", "radius_bbox", "coordinate_problem", "parse_bbox", "RegionLocator",
+__all__ = ["EARTH_RADIUS_M", "haversine_m", "radius_bbox", "coordinate_problem", "coordinate_problems",
+           "parse_bbox", "RegionLocator",
            "locator"]
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -37,24 +38,45 @@ def in_bbox(lon: float, lat: float, bbox) -> bool:
     return bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]
 
 
-def coordinate_problem(lon, lat) -> str | None:
-    """None if (lon, lat) is a usable point in the district, else the reason (translatable)."""
-    try:
-        lon, lat = float(lon), float(lat)
-    except (TypeError, ValueError):
-        return _("经纬度必须是数字")
-    if not (math.isfinite(lon) and math.isfinite(lat)):
-        return _("经纬度必须是数字")
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        if -90 <= lon <= 90 and -180 <= lat <= 180 and in_bbox(lat, lon, district_bbox()):
-            return _("经纬度可能填反了(经度约119,纬度约30)")
-        return _("经纬度超出有效范围")
+def coordinate_problems(lon, lat) -> dict[str, object]:
+    """{} if (lon, lat) is a usable point in the district, else the reason for each coordinate that is wrong,
+    on its own field ({"lat": …} for a latitude outside the district). A problem of the pair, lon and lat
+    swapped, is reported once, on lon."""
+    problems: dict[str, object] = {}
+    values = {}
+    for name, value in (("lon", lon), ("lat", lat)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            problems[name] = _("必须是数字")
+            continue
+        if not math.isfinite(number):
+            problems[name] = _("必须是有限的数字")
+        else:
+            values[name] = number
+    if problems:
+        return problems
+    lon, lat = values["lon"], values["lat"]
     bbox = district_bbox()
-    if in_bbox(lon, lat, bbox):
-        return None
-    if in_bbox(lat, lon, bbox):
-        return _("经纬度可能填反了(经度约119,纬度约30)")
-    return _("坐标不在临安区范围内")
+    if in_bbox(lat, lon, bbox) and not in_bbox(lon, lat, bbox):
+        return {"lon": _("经纬度可能填反了(经度约119,纬度约30)")}
+    if not -180 <= lon <= 180:
+        problems["lon"] = _("经纬度超出有效范围")
+    if not -90 <= lat <= 90:
+        problems["lat"] = _("经纬度超出有效范围")
+    if problems:
+        return problems
+    if not bbox[0] <= lon <= bbox[2]:
+        problems["lon"] = _("坐标不在临安区范围内")
+    if not bbox[1] <= lat <= bbox[3]:
+        problems["lat"] = _("坐标不在临安区范围内")
+    return problems
+
+
+def coordinate_problem(lon, lat) -> str | None:
+    """None if (lon, lat) is a usable point in the district, else the first reason (translatable)."""
+    problems = coordinate_problems(lon, lat)
+    return next(iter(problems.values())) if problems else None
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -63,6 +85,10 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     if len(parts) != 4:
         raise ValueError("bbox must be min_lon,min_lat,max_lon,max_lat")
     a, b, c, d = (float(p) for p in parts)
+    if not all(math.isfinite(x) for x in (a, b, c, d)):
+        raise ValueError("bbox values must be finite numbers")
+    if not (-180 <= a <= 180 and -180 <= c <= 180 and -90 <= b <= 90 and -90 <= d <= 90):
+        raise ValueError("bbox must lie within longitude ±180 and latitude ±90")
     if a > c or b > d:
         raise ValueError("bbox minimum must not exceed maximum")
     return a, b, c, d

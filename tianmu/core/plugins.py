@@ -24,6 +24,7 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import import_module
 
 from django.apps import AppConfig, apps
@@ -181,17 +182,25 @@ def workers(*, demo: bool = False) -> dict[str, list[str]]:
 _MISSING = object()
 
 
+@cache
+def declared_settings() -> dict:
+    """Every app's setting defaults, merged once (rule evaluation reads settings per sensor)."""
+    merged: dict = {}
+    for app in platform_apps():
+        for name, value in app.settings.items():
+            merged.setdefault(name, value)  # the first app (INSTALLED_APPS order) declaring it
+    return merged
+
+
 def setting(name: str, default=_MISSING):
     """A setting: settings.py (environment) first, then the default its app declares."""
     value = getattr(django_settings, name, _MISSING)
     if value is not _MISSING:
         return value
-    for app in platform_apps():
-        if name in app.settings:
-            return app.settings[name]
-    if default is not _MISSING:
-        return default
-    raise KeyError(f"setting {name!r} is not declared by any app")
+    value = declared_settings().get(name, default)
+    if value is _MISSING:
+        raise KeyError(f"setting {name!r} is not declared by any app")
+    return value
 
 
 @dataclass

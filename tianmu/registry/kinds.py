@@ -19,6 +19,7 @@ class HazardSourceKind(RecordKind):
     sum_fields = ["threatened_people"]
     example = {"hazard_type": "geological", "risk_level": "high", "threatened_people": 25, "threatened_households": 8, "monitored": True, "responsible_unit": "龙岗镇人民政府"}
     color = "#c62828"
+    map_default = True
 
 
 @register
@@ -44,6 +45,7 @@ class RescueTeamKind(RecordKind):
     sum_fields = ["headcount"]
     example = {"team_type": "volunteer", "tier": "village", "headcount": 12, "specialties": "巡查、转移", "readiness": "ready"}
     color = "#ef6c00"
+    map_default = True
 
 
 @register
@@ -69,6 +71,7 @@ class WarehouseKind(RecordKind):
     sum_fields = ["floor_area_m2"]
     example = {"tier": "village", "floor_area_m2": 40, "keeper": "王伟"}
     color = "#5d4037"
+    map_default = True
 
 
 @register
@@ -81,6 +84,7 @@ class ShelterKind(RecordKind):
     sum_fields = ["capacity", "floor_area_m2"]
     example = {"level": "village", "shelter_type": "auditorium", "duration": "short", "capacity": 80, "floor_area_m2": 240, "standardised": True}
     color = "#2e7d32"
+    map_default = True
 
 
 @register

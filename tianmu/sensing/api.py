@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 
+from tianmu.core.api import PageNumber, page_size_param
 from tianmu.core.errors import ServiceError
 from tianmu.core.registry.api import COMPACT, ImportOut
 from tianmu.core.workflow import add_routes
@@ -54,6 +55,7 @@ SENSOR_FIELDS = ["id", "lon", "lat", "name", "code", "type", "value", "unit", "o
                  "region"]
 
 MAX_PAGE_SIZE = 500
+PageSize = page_size_param(MAX_PAGE_SIZE)
 
 
 def _local(ts: datetime | None) -> str | None:
@@ -295,8 +297,6 @@ def _threshold(t: Threshold) -> dict:
 
 
 def _page(qs, page: int, page_size: int) -> tuple[int, int, int, list]:
-    page_size = max(1, min(MAX_PAGE_SIZE, page_size))
-    page = max(1, page)
     return qs.count(), page, page_size, list(qs[(page - 1) * page_size: page * page_size])
 
 
@@ -338,7 +338,8 @@ def sensor_readings(request, code: str, start: str | None = None, end: str | Non
                     "sensor, since); page, page_size (≤500)")
 def alarm_list(request, status: str | None = None, level: str | None = None, kind: str | None = None,
                rule: str | None = None, region: str | None = None, station: str | None = None,
-               sensor: str | None = None, since: str | None = None, page: int = 1, page_size: int = 100):
+               sensor: str | None = None, since: str | None = None, page: PageNumber = 1,
+               page_size: PageSize = 100):
     flt = AlarmFilter(status=status, level=level, kind=kind, rule=rule, region=region, station=station,
                       sensor=sensor, since=parse_time("since", since))
     count, page, page_size, rows = _page(alarms(request.auth, flt), page, page_size)
@@ -352,8 +353,8 @@ def alarm_list(request, status: str | None = None, level: str | None = None, kin
                     "kind, rule, region, station, sensor, since; page, page_size (≤500)")
 def alarm_stations(request, status: str = "active", level: str | None = None, kind: str | None = None,
                    rule: str | None = None, region: str | None = None, station: str | None = None,
-                   sensor: str | None = None, since: str | None = None, sort: str = "level", page: int = 1,
-                   page_size: int = 100):
+                   sensor: str | None = None, since: str | None = None, sort: str = "level",
+                   page: PageNumber = 1, page_size: PageSize = 100):
     if sort not in ("level", "time"):
         raise ServiceError({"sort": [_("应为 level(等级优先)或 time(时间优先)")]})
     flt = AlarmFilter(status=None if status == "all" else status, level=level, kind=kind, rule=rule, region=region,
@@ -405,8 +406,8 @@ def import_readings(request, file: File[UploadedFile], dry_run: Form[bool] = Tru
 
 @router.get("/dead-letters", response=DeadLetterPage,
             summary="Messages the workers could not use, with the reason (district-level writers only)")
-def dead_letter_list(request, source: str | None = None, resolved: bool | None = None, page: int = 1,
-                     page_size: int = 100):
+def dead_letter_list(request, source: str | None = None, resolved: bool | None = None, page: PageNumber = 1,
+                     page_size: PageSize = 100):
     count, page, page_size, rows = _page(dead_letters(request.auth, source=source, resolved=resolved), page,
                                          page_size)
     return {"count": count, "page": page, "page_size": page_size, "results": [

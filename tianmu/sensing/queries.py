@@ -4,7 +4,7 @@ and thresholds. Every read is limited to the actor's region through tianmu.core.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -38,6 +38,9 @@ __all__ = ["visible_sensors", "latest_values", "sensor_for", "readings", "hourly
            "station_groups", "visible_station", "alarm_place", "open_alarms_by_group"]
 
 MAX_RAW_POINTS = 20_000
+# The times a query may name (parse_time).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_RAW_SPAN = timedelta(days=31)
 MAX_HOURLY_SPAN = timedelta(days=366)
 MAX_DAILY_SPAN = timedelta(days=3660)
@@ -62,7 +65,10 @@ def parse_time(name: str, value: str | None) -> datetime | None:
         ts = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ServiceError({name: [_("时间格式应为 ISO 8601")]}) from exc
-    return ts if ts.tzinfo else ts.replace(tzinfo=ZoneInfo(settings.TIME_ZONE))
+    ts = ts if ts.tzinfo else ts.replace(tzinfo=ZoneInfo(settings.TIME_ZONE))
+    if not EARLIEST <= ts < LATEST:  # beyond these, converting to UTC or a span around it overflows
+        raise ServiceError({name: [_("时间应在 1970 年到 2100 年之间")]})
+    return ts
 
 
 def visible_sensors(actor) -> QuerySet:

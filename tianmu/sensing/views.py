@@ -162,9 +162,9 @@ def alarm_page(request):
         "stream_url": reverse("core:event_stream"), "here": here, "api_root": reverse("api:api-root"),
         **_tabs(request, "alarms"),
     }
-    if request.GET.get("fragment") == "1":
+    if request.GET.get("fragment") == "1":  # the live refresh of a page already shown (with its errors)
         return render(request, "sensing/_alarm_live.html", context)
-    return render(request, "sensing/alarms.html", context)
+    return render(request, "sensing/alarms.html", context, status=400 if errors else 200)  # with what is wrong
 
 
 def _back(request):

@@ -6,6 +6,7 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from ..scope import can_write_region, scope_queryset
+from .forms import limit_text
 from .kinds import kinds
 from .services import delete_record, save_instance
 
@@ -20,6 +21,11 @@ class RecordAdmin(SimpleHistoryAdmin):
 
     def get_queryset(self, request):
         return scope_queryset(super().get_queryset(request), request.user)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        limit_text(db_field, formfield)  # the same text limit as the one validation path
+        return formfield
 
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)

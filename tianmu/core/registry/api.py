@@ -4,27 +4,32 @@ call, schema out."""
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Subquery
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
-from ninja import File, Form, Router, Schema, Status
+from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.orm import create_schema
-from pydantic import create_model
+from ninja.orm.fields import title_if_lower
+from pydantic import Field, create_model
 
+from ..api import PageNumber, page_size_param
 from ..models import Region
+from .forms import text_limit
 from .kinds import kinds
-from .queries import RecordFilter, apply_filter, statistics, visible
+from .queries import MAX_RADIUS_M, RecordFilter, apply_filter, statistics, visible
 from .services import create_record, delete_record, record_snapshot, update_record
 
 __all__ = ["record_routers", "record_tag", "operation_id", "serialize", "record_rows"]
 
-MAX_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = settings.TIANMU_MAX_PAGE_SIZE
+PageSize = page_size_param(MAX_PAGE_SIZE)
 
 
 class ImportOut(Schema):
@@ -189,7 +194,12 @@ def _schemas(kind):
         **({kind.lifecycle.field: (str, ...)} if kind.lifecycle is not None else {}),
     )
     base_in = create_schema(model, name=f"{model.__name__}In", fields=names, optional_fields="__all__")
-    payload = create_model(f"{model.__name__}Input", __base__=base_in, region=(str | None, None), **link_fields)
+    # Long-text fields: the same limit as the form (short fields have their model's max_length already).
+    texts = {n: (str | None, Field(None, max_length=text_limit(), title=title_if_lower(kind.field(n).verbose_name),
+                                   description=kind.field(n).help_text or None))
+             for n in names if isinstance(kind.field(n), models.TextField)}
+    payload = create_model(f"{model.__name__}Input", __base__=base_in, region=(str | None, None), **link_fields,
+                           **texts)
     page = create_model(f"{model.__name__}Page", count=(int, ...), page=(int, ...), page_size=(int, ...),
                         results=(list[out], ...))
     return out, payload, page
@@ -197,6 +207,33 @@ def _schemas(kind):
 
 def _filter_params(kind, request) -> RecordFilter:
     return RecordFilter.from_params(kind, request.GET)
+
+
+def _filter_schema(kind):
+    """The kind's filters as documented query parameters (so that clients and the API fuzzer know them). The
+    schema checks their types (a number, one of a choice field's values, a boolean); RecordFilter.from_params
+    and apply_filter, which the pages share, check the rest (finite, in range, complete)."""
+    text = (str | None, None)
+    fields: dict = {
+        "region": (str | None, Field(None, description="Region code; includes its sub-regions")),
+        "q": (str | None, Field(None, description="Search in " + ", ".join(kind.search_fields))),
+    }
+    if kind.placed():
+        fields.update(
+            bbox=(str | None, Field(None, description="min_lon,min_lat,max_lon,max_lat (WGS84 degrees)")),
+            lon=(float | None, Field(None, description="Centre of a radius query: longitude, -180 to 180")),
+            lat=(float | None, Field(None, description="Centre of a radius query: latitude, -90 to 90")),
+            radius=(float | None, Field(None, description=f"Radius in metres, above 0 up to {MAX_RADIUS_M}")),
+        )
+    for name in kind.filter_fields:
+        f = kind.field(name)
+        if f.get_internal_type() == "BooleanField":
+            fields[name] = (bool | None, None)
+        elif f.choices:
+            fields[name] = (Literal[tuple(str(v) for v, _label in f.flatchoices)] | None, None)
+        else:
+            fields[name] = text
+    return create_model(f"{kind.model.__name__}Filters", **fields)
 
 
 def record_tag(kind) -> str:
@@ -220,13 +257,13 @@ def record_router(kind) -> Router:
 
     spatial_doc = "bbox=min_lon,min_lat,max_lon,max_lat, lon+lat+radius (metres), " if kind.placed() else ""
 
+    Filters = _filter_schema(kind)  # documents the query parameters _filter_params reads
+
     @router.get("/", response=Page, operation_id=op("list"), summary=f"List {kind.slug}",
                 description=(f"Filters: region (code, includes sub-regions), q (search), {spatial_doc}"
-                             f"and by field: {filter_doc}. page, page_size (≤1000)."))
-    def list_records(request, page: int = 1, page_size: int = 100):
+                             f"and by field: {filter_doc}. page, page_size (≤{MAX_PAGE_SIZE})."))
+    def list_records(request, filters: Query[Filters], page: PageNumber = 1, page_size: PageSize = 100):
         qs = apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request))
-        page_size = max(1, min(MAX_PAGE_SIZE, page_size))
-        page = max(1, page)
         start = (page - 1) * page_size
         results, total = record_rows(qs.order_by("code"), kind, town_names(), start, start + page_size,
                                      count_of=qs)
@@ -238,13 +275,13 @@ def record_router(kind) -> Router:
 
     @router.get("/stats", operation_id=op("stats"),
                 summary=f"Statistics of {kind.slug} by type and by town (same filters as the list)")
-    def stats(request):
+    def stats(request, filters: Query[Filters]):
         return statistics(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)), kind)
 
     if kind.placed():
         @router.get("/geojson", operation_id=op("geojson"),
                     summary=f"{kind.slug} as a GeoJSON FeatureCollection (same filters as the list)")
-        def geojson(request):
+        def geojson(request, filters: Query[Filters]):
             from .io import export_geojson
 
             return export_geojson(apply_filter(visible(request.auth, kind), kind, _filter_params(kind, request)),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
+from django.db import models
 from django.forms import modelform_factory
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -10,7 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from ..models import Region
 from ..scope import region_prefix, scope_queryset
 
-__all__ = ["record_form_class", "normalize_input", "with_defaults", "build_form", "TRUE_WORDS", "FALSE_WORDS"]
+__all__ = ["record_form_class", "normalize_input", "with_defaults", "build_form", "TRUE_WORDS", "FALSE_WORDS",
+           "text_limit", "limit_text"]
 
 TRUE_WORDS = {"1", "true", "yes", "y", "是", "有", "已", "t", "√", "✓"}
 FALSE_WORDS = {"0", "false", "no", "n", "否", "无", "未", "f", "×", ""}
@@ -27,9 +31,25 @@ class RegionField(forms.ModelChoiceField):
         return f"{indent}{obj.name} ({obj.code})"
 
 
+def text_limit() -> int:
+    """The longest text a record's long-text field (a TextField: notes, a notice's body) may hold, in characters
+    (settings.TIANMU_MAX_TEXT_LENGTH). Short fields have their model's max_length."""
+    return settings.TIANMU_MAX_TEXT_LENGTH
+
+
+def limit_text(model_field, form_field) -> None:
+    """Give a long-text form field its maximum length (validated, and `maxlength` in the page)."""
+    if isinstance(model_field, models.TextField) and form_field is not None and not form_field.max_length:
+        form_field.max_length = text_limit()
+        form_field.validators.append(MaxLengthValidator(text_limit()))
+        form_field.widget.attrs["maxlength"] = str(text_limit())
+
+
 def record_form_class(kind) -> type[forms.ModelForm]:
     if kind.slug not in _FORM_CACHE:
         form = modelform_factory(kind.model, fields=kind.editable_fields())
+        for name, form_field in form.base_fields.items():
+            limit_text(kind.field(name), form_field)
         _FORM_CACHE[kind.slug] = form
     return _FORM_CACHE[kind.slug]
 

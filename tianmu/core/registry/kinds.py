@@ -45,6 +45,7 @@ class RecordKind:
     color: str = "#1565c0"
     cluster: bool = True
     on_map: bool = True  # placed kinds only: a regional kind has no map layer (False once registered)
+    map_default: bool = False  # the layer is switched on when the command map opens (the rest: one click away)
     nav_group: str = "registry"
     # Valid values of the kind's own fields (beyond code, name, place): the import template's example row,
     # and what the shared test battery creates.

@@ -3,13 +3,14 @@ map data (placed kinds)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Substr
 from django.utils.translation import gettext_lazy as _
 
-from ..errors import ServiceError
+from ..errors import ServiceError, formatted
 from ..geo import haversine_m, parse_bbox, radius_bbox
 from ..models import Region
 from ..scope import scope_queryset
@@ -40,23 +41,72 @@ class RecordFilter:
 
     @classmethod
     def from_params(cls, kind, params) -> RecordFilter:
+        """The filter from query parameters; ServiceError naming every malformed one (a number that is not one,
+        or not finite)."""
+        errors: dict[str, list] = {}
+
         def num(name):
             value = params.get(name)
             if value in (None, ""):
                 return None
             try:
-                return float(value)
-            except (TypeError, ValueError) as exc:
-                raise ServiceError({name: [_("必须是数字")]}) from exc
+                number = float(value)
+            except (TypeError, ValueError):
+                errors[name] = [_("必须是数字")]
+                return None
+            if not math.isfinite(number):
+                errors[name] = [_("必须是有限的数字")]
+                return None
+            return number
 
         choices = {}
         for name in kind.filter_fields:
             value = params.get(name)
             if value not in (None, ""):
                 choices[name] = value
-        return cls(region=params.get("region") or None, q=(params.get("q") or "").strip() or None,
-                   bbox=params.get("bbox") or None, lon=num("lon"), lat=num("lat"), radius=num("radius"),
-                   choices=choices)
+        flt = cls(region=params.get("region") or None, q=(params.get("q") or "").strip() or None,
+                  bbox=params.get("bbox") or None, lon=num("lon"), lat=num("lat"), radius=num("radius"),
+                  choices=choices)
+        if errors:
+            raise ServiceError(errors)
+        return flt
+
+
+def _spatial(qs: QuerySet, kind, flt: RecordFilter) -> QuerySet:
+    """bbox and radius (placed kinds); every malformed parameter is reported on its own field."""
+    radius_query = flt.radius is not None or flt.lon is not None or flt.lat is not None
+    if not (flt.bbox or radius_query):
+        return qs
+    if not kind.placed():
+        raise ServiceError({"bbox" if flt.bbox else "radius": [_("该类记录没有坐标,不能按范围查询")]})
+    errors: dict[str, list] = {}
+    box = None
+    if flt.bbox:
+        try:
+            box = parse_bbox(flt.bbox)
+        except ValueError:
+            errors["bbox"] = [_("格式应为 最小经度,最小纬度,最大经度,最大纬度")]
+    if radius_query:
+        for name in ("lon", "lat", "radius"):
+            if getattr(flt, name) is None:
+                errors[name] = [_("按半径查询需要同时提供 lon、lat 和 radius(米)")]
+        for name, low, high in (("lon", -180, 180), ("lat", -90, 90)):
+            value = getattr(flt, name)
+            if value is not None and not (math.isfinite(value) and low <= value <= high):
+                errors[name] = [formatted(_("应在 %(low)s 到 %(high)s 之间"), {"low": low, "high": high})]
+        if flt.radius is not None and not (math.isfinite(flt.radius) and 0 < flt.radius <= MAX_RADIUS_M):
+            errors["radius"] = [_("半径应在 0 到 200000 米之间")]
+    if errors:
+        raise ServiceError(errors)
+    if box is not None:
+        a, b, c, d = box
+        qs = qs.filter(lon__gte=a, lon__lte=c, lat__gte=b, lat__lte=d)
+    if radius_query:
+        a, b, c, d = radius_bbox(flt.lon, flt.lat, flt.radius)
+        candidates = qs.filter(lon__gte=a, lon__lte=c, lat__gte=b, lat__lte=d).values_list("pk", "lon", "lat")
+        ids = [pk for pk, lon, lat in candidates if haversine_m(flt.lon, flt.lat, lon, lat) <= flt.radius]
+        qs = qs.filter(pk__in=ids)
+    return qs
 
 
 def apply_filter(qs: QuerySet, kind, flt: RecordFilter) -> QuerySet:
@@ -75,25 +125,7 @@ def apply_filter(qs: QuerySet, kind, flt: RecordFilter) -> QuerySet:
         elif f.choices and value not in {str(v) for v, _l in f.flatchoices}:
             raise ServiceError({name: [_("不是有效的选项")]})
         qs = qs.filter(**{name: value})
-    spatial = flt.bbox or flt.radius is not None or flt.lon is not None or flt.lat is not None
-    if spatial and not kind.placed():
-        raise ServiceError({"bbox" if flt.bbox else "radius": [_("该类记录没有坐标,不能按范围查询")]})
-    if flt.bbox:
-        try:
-            a, b, c, d = parse_bbox(flt.bbox)
-        except ValueError as exc:
-            raise ServiceError({"bbox": [_("格式应为 最小经度,最小纬度,最大经度,最大纬度")]}) from exc
-        qs = qs.filter(lon__gte=a, lon__lte=c, lat__gte=b, lat__lte=d)
-    if flt.radius is not None or flt.lon is not None or flt.lat is not None:
-        if flt.lon is None or flt.lat is None or flt.radius is None:
-            raise ServiceError({"radius": [_("按半径查询需要同时提供 lon、lat 和 radius(米)")]})
-        if not 0 < flt.radius <= MAX_RADIUS_M:
-            raise ServiceError({"radius": [_("半径应在 0 到 200000 米之间")]})
-        a, b, c, d = radius_bbox(flt.lon, flt.lat, flt.radius)
-        candidates = qs.filter(lon__gte=a, lon__lte=c, lat__gte=b, lat__lte=d).values_list("pk", "lon", "lat")
-        ids = [pk for pk, lon, lat in candidates if haversine_m(flt.lon, flt.lat, lon, lat) <= flt.radius]
-        qs = qs.filter(pk__in=ids)
-    return qs
+    return _spatial(qs, kind, flt)
 
 
 def choice_label(kind, name: str, value) -> str:

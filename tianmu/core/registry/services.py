@@ -7,9 +7,9 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils.translation import gettext_lazy as _
 
-from ..errors import ScopeError, ServiceError
+from ..errors import ScopeError, ServiceError, validation_messages
 from ..events import emit
-from ..geo import coordinate_problem, locator
+from ..geo import coordinate_problems, locator
 from ..scope import can_write_region, check_role, check_write
 from .forms import build_form, normalize_input, with_defaults
 
@@ -53,7 +53,7 @@ def validate_record(actor, kind, data: dict, *, instance=None, scope_errors_as_f
     errors: dict[str, list] = {}
     if not form.is_valid():
         for field, errs in form.errors.as_data().items():
-            errors.setdefault(field, []).extend(msg for e in errs for msg in e.messages)
+            errors.setdefault(field, []).extend(msg for e in errs for msg in validation_messages(e))
     region = form.cleaned_data.get("region") if hasattr(form, "cleaned_data") else None
     if kind.placed():
         region = _place(data, region, errors)
@@ -72,9 +72,9 @@ def validate_record(actor, kind, data: dict, *, instance=None, scope_errors_as_f
 def _place(data: dict, region, errors: dict):
     """A placed record's coordinate checks; the region, located from the point when not given."""
     lon, lat = data.get("lon"), data.get("lat")
-    problem = coordinate_problem(lon, lat) if "lon" not in errors and "lat" not in errors else None
-    if problem:
-        errors.setdefault("lon", []).append(problem)
+    if "lon" not in errors and "lat" not in errors:
+        for name, problem in coordinate_problems(lon, lat).items():
+            errors.setdefault(name, []).append(problem)
     if not errors:
         lon, lat = float(lon), float(lat)
         if region is None:

@@ -118,7 +118,7 @@ def record_list(request, slug):
         "filters": _filter_choices(kind), "regions": _regions_for_filter(request.user), "params": request.GET,
         "querystring": urlencode(params, doseq=True), "stats": stats, "filter_errors": filter_errors,
         "can_write": write_prefix(request.user) is not None,
-    })
+    }, status=400 if filter_errors else 200)  # the page, with what is wrong with its filters
 
 
 @login_required
@@ -280,8 +280,11 @@ def record_import(request, slug):
         update_existing = request.POST.get("update_existing") == "on"
         token = request.POST.get("token", "")
         if token:
-            path = IMPORT_DIR / f"{uuid.UUID(token)}.xlsx"
-            if not path.exists() or request.session.get(f"import:{token}") != slug:
+            try:
+                path = IMPORT_DIR / f"{uuid.UUID(token)}.xlsx"
+            except ValueError:
+                path = None  # not a token this page gave out
+            if path is None or not path.exists() or request.session.get(f"import:{token}") != slug:
                 messages.error(request, _("导入会话已过期,请重新上传"))
                 return redirect("records:import", slug=slug)
             with path.open("rb") as fh:

@@ -179,6 +179,9 @@ def fake_apps(monkeypatch, *apps):
                 "api": [], "urls": [], "matrix": ""}
     made = [SimpleNamespace(**{**defaults, **app}) for app in apps]
     monkeypatch.setattr(plugins, "platform_apps", lambda: made)
+    # The merged defaults are cached from the real apps: merge the fakes' instead, uncached.
+    monkeypatch.setattr(plugins, "declared_settings",
+                        lambda: {k: v for app in reversed(made) for k, v in app.settings.items()})
     return made
 
 
