@@ -10,10 +10,13 @@ Variables (all optional in development):
   TIANMU_TILE_URL       map tile template; empty = no tiles, region boundaries as the base layer
   TIANMU_ALLOWED_HOSTS  comma-separated; default localhost names in development
   TIANMU_VAR_DIR        where the embedded database and job store live; default ./var
+  TIANMU_TRUSTED_PROXIES  comma-separated addresses or networks of the reverse proxies in front of Tianmu;
+                        only their X-Forwarded-For / X-Forwarded-Proto count (default none: REMOTE_ADDR only)
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -72,6 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "tianmu.core.network.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tianmu.core.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -152,11 +156,24 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling (django-axes): lock a username+IP after 5 failures for 15 minutes.
+# Reverse proxies whose forwarding headers are believed (tianmu/core/network.py): addresses or networks. Empty:
+# the client address is the connection's (REMOTE_ADDR) and every X-Forwarded-* header is dropped.
+TIANMU_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TIANMU_TRUSTED_PROXIES", "").split(",") if p.strip()]
+for _proxy in TIANMU_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _e:
+        raise ImproperlyConfigured(f"TIANMU_TRUSTED_PROXIES: {_proxy!r} is not an address or network") from _e
+
+# Login throttling (django-axes): 5 failures lock the account (from every address) and the address (for every
+# account) for 15 minutes. A successful login clears only its own account's failures (core/loginthrottle.py),
+# so logging in to one's own account does not reset the guesses at another's.
 AXES_FAILURE_LIMIT = int(os.environ.get("TIANMU_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "tianmu.core.loginthrottle.AccountResetHandler"
+AXES_CLIENT_IP_CALLABLE = "tianmu.core.network.client_ip"
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "core/locked_out.html"
 
@@ -191,9 +208,11 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = env_bool("TIANMU_SECURE_COOKIES", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("TIANMU_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# HTTPS is terminated by the reverse proxy. X-Forwarded-Proto reaches Django only from a trusted proxy
+# (TrustedProxyMiddleware drops it from anyone else), so it may always be believed.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if PRODUCTION:
     SECURE_HSTS_SECONDS = int(os.environ.get("TIANMU_HSTS_SECONDS", "31536000"))
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # ---- Limits on requests and fields (docs/security.md, "Limits"): the one place they are set. Each can be changed
 # through its environment variable. A request over a size limit is refused before its body is read (413, or 414

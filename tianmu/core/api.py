@@ -41,11 +41,12 @@ class TokenAuth(HttpBearer):
     """`Authorization: Bearer tm_…` for other departments' systems.
 
     A verified token is remembered in this process for CACHE_SECONDS, so a busy client costs no lookup per
-    request; revoking a token or deactivating its user takes effect within that time.
+    request; revoking a token or deactivating its user takes effect within that time. An expired token
+    (`expires_at` passed) is refused at once, cached or not.
     """
 
     CACHE_SECONDS = 30
-    _cache: dict[str, tuple[float, object]] = {}
+    _cache: dict[str, tuple[float, object, object]] = {}
 
     def authenticate(self, request, token):
         if not token:
@@ -53,28 +54,33 @@ class TokenAuth(HttpBearer):
         key_hash = ApiToken.hash_key(token)
         hit = self._cache.get(key_hash)
         if hit is not None and hit[0] > time.monotonic():
-            request.user = hit[1]
-            return hit[1]
-        user = self._lookup(key_hash)
-        if user is not None:
-            if len(self._cache) > 1000:
-                self._cache.clear()
-            self._cache[key_hash] = (time.monotonic() + self.CACHE_SECONDS, user)
+            deadline, user, expires_at = hit
+            if expires_at is not None and expires_at <= timezone.now():
+                self._cache.pop(key_hash, None)
+                return None
             request.user = user
-        return user
+            return user
+        api_token = self._lookup(key_hash)
+        if api_token is None:
+            return None
+        if len(self._cache) > 1000:
+            self._cache.clear()
+        self._cache[key_hash] = (time.monotonic() + self.CACHE_SECONDS, api_token.user, api_token.expires_at)
+        request.user = api_token.user
+        return api_token.user
 
     def _lookup(self, key_hash):
+        now = timezone.now()
         try:
             api_token = ApiToken.objects.select_related("user", "user__region").defer("user__region__boundary").get(
                 key_hash=key_hash, revoked=False)
         except ApiToken.DoesNotExist:
             return None
-        if not api_token.user.is_active:
+        if not api_token.user.is_active or api_token.expired(now):
             return None
-        now = timezone.now()
         if api_token.last_used_at is None or (now - api_token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
-        return api_token.user
+        return api_token
 
 
 class ScopedSessionAuth(SessionAuth):

@@ -28,6 +28,7 @@ class CoreConfig(plugins.TianmuApp):
 
     def ready(self):
         super().ready()
+        from . import accounts  # noqa: F401  (declares the core.user.* and core.token.* event types)
         from .eventtypes import autodiscover
 
         # Every project app's declarations: record kinds, lifecycles, event types, handlers (core/eventtypes.py).

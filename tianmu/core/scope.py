@@ -23,7 +23,8 @@ from .errors import ScopeError
 
 __all__ = ["Grant", "HOME", "EVERYWHERE", "DISTRICT_ONLY", "WRITERS", "CORE_PERMISSIONS", "permission_table",
            "level_of", "action_prefix", "can", "check", "home_code", "region_prefix", "scope_q", "scope_queryset",
-           "can_read_region", "can_write_region", "check_write", "check_read", "check_role", "write_prefix"]
+           "can_read_region", "can_write_region", "check_write", "check_read", "check_role", "write_prefix",
+           "ROLE_RANK", "role_rank", "assignable_roles", "users_in_reach_q", "managed_users_q", "can_manage_user"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,21 @@ CORE_PERMISSIONS: dict[str, dict[str, Grant]] = {
     "write": {role: HOME for role in WRITERS},
     # Operations (dead letters, worker lag): district-level writers.
     "operations": {role: DISTRICT_ONLY for role in (Role.COMMANDER, Role.ADMIN)},
+    # Delegated administration (the user and API-token admins, for staff given Django's permissions on them):
+    # accounts homed in the actor's region, of a role no higher than theirs (ROLE_RANK; can_manage_user).
+    "users.manage": {role: HOME for role in (Role.COMMANDER, Role.ADMIN, Role.TOWN_STAFF)},
+}
+
+# How far each role reaches, for delegated administration: nobody gives an account a role ranked above their own,
+# nor changes an account that holds one. A leader reads the whole district, so it ranks above town staff; the
+# commander and the district administrator rank alike.
+ROLE_RANK: dict[str, int] = {
+    Role.COMMANDER: 50,
+    Role.ADMIN: 50,
+    Role.LEADER: 40,
+    Role.TOWN_STAFF: 30,
+    Role.VILLAGE_RESPONDER: 20,
+    Role.API_CLIENT: 10,
 }
 
 
@@ -180,3 +196,63 @@ def check_write(actor, region) -> None:
     check_role(actor)
     if not can_write_region(actor, region):
         raise ScopeError(_("该区域不在您的管辖范围内"))
+
+
+# ---- delegated administration ---------------------------------------------------------------------------------------
+
+def role_rank(role: str) -> int:
+    """The rank of a role (ROLE_RANK); -1 for none or an unknown one."""
+    return ROLE_RANK.get(role, -1)
+
+
+def assignable_roles(actor) -> list[str]:
+    """The roles the actor may give an account: none without "users.manage", every role for a superuser, else
+    those ranked no higher than the actor's own."""
+    if action_prefix(actor, "users.manage") is None:
+        return []
+    if actor.is_superuser:
+        return list(Role.values)
+    return [role for role in Role.values if role_rank(role) <= role_rank(actor.role)]
+
+
+def users_in_reach_q(actor, field: str = "") -> Q:
+    """Accounts homed within the actor's "users.manage" reach, superusers left out (what the user admin lists).
+    `field` is the path to the user from the queried model ("user" for API tokens)."""
+    path = f"{field}__" if field else ""
+    prefix = action_prefix(actor, "users.manage")
+    if prefix is None:
+        return Q(pk__in=[])
+    if actor.is_superuser:
+        return Q()
+    q = Q(**{f"{path}is_superuser": False})
+    if prefix:
+        q &= Q(**{f"{path}region__code__startswith": prefix})
+    return q
+
+
+def managed_users_q(actor, field: str = "") -> Q:
+    """Accounts the actor may change (the query form of can_manage_user)."""
+    path = f"{field}__" if field else ""
+    q = users_in_reach_q(actor, field)
+    if actor is None or getattr(actor, "is_superuser", False) or action_prefix(actor, "users.manage") is None:
+        return q
+    return (q & Q(**{f"{path}role__in": assignable_roles(actor)})
+            & (Q(**{f"{path}is_staff": False}) | Q(**{f"{path}pk": actor.pk})))
+
+
+def can_manage_user(actor, user) -> bool:
+    """May the actor change this account (as it is, or as it would be saved)?
+
+    A superuser may change any. Anyone else needs "users.manage" in the account's home region, and the account
+    must hold a role ranked no higher than the actor's, not be a superuser, and not be staff unless it is the actor
+    themselves: staff accounts carry Django permissions, which only superusers give, so setting a staff member's
+    password would hand over rights the actor was not given."""
+    if action_prefix(actor, "users.manage") is None:
+        return False
+    if actor.is_superuser:
+        return True
+    if user.is_superuser or (user.is_staff and user.pk != actor.pk):
+        return False
+    if role_rank(user.role) > role_rank(actor.role):
+        return False
+    return user.region_id is not None and can(actor, "users.manage", home_code(user))

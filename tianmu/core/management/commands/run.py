@@ -35,7 +35,10 @@ class Command(BaseCommand):
         py = sys.executable
         children = {
             "web": [py, "-m", "uvicorn", "tianmu.asgi:application", "--host", host, "--port", str(port),
-                    "--workers", str(web_workers), "--no-access-log", "--timeout-graceful-shutdown", "3"],
+                    "--workers", str(web_workers), "--no-access-log", "--timeout-graceful-shutdown", "3",
+                    # The client address is Tianmu's to decide (core/network.py, TIANMU_TRUSTED_PROXIES):
+                    # uvicorn would otherwise believe X-Forwarded-For from any local client.
+                    "--no-proxy-headers"],
         }
         if not no_workers:
             children["tasks"] = [py, "-m", "tianmu.cli", "run_huey", "--quiet"]
