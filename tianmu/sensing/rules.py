@@ -1,11 +1,12 @@
-"""Alarm rules: what a sensor measures at its latest reading (rainfall windows, effective rainfall, water level
+"""Alarm rules: what a sensor measures at each of its readings (rainfall windows, effective rainfall, water level
 and its rise, displacement, gas, wind), which thresholds apply to it, and the level each rule reaches.
 
-Only reads: services/alarms.py turns assessments into alarm changes. Metrics are computed at the sensor's latest
-observation time t (not the wall clock), from the hourly aggregates plus the raw readings of the partial
-hours at the window edges — never by scanning a sensor's history. A whole batch of sensors is evaluated
-set-wise: every window of every sensor is a `Span`, and `storage.span_stats` answers them all in one query
-per table, so the cost of a batch does not grow in round trips with its number of sensors.
+Only reads: services/alarms.py turns assessments into alarm changes. Metrics are computed at an observation
+time t of the sensor, every new reading's own time (not the wall clock), from the hourly aggregates plus the
+raw readings of the partial hours at the window edges — never by scanning a sensor's history. A whole batch
+is evaluated set-wise: every window of every sensor at every time is a `Span`, and `storage.span_stats` answers
+them all in one query per table, so the round trips of a batch grow neither with its number of sensors nor
+with its readings per sensor.
 
 Rainfall over D hours is the sum of readings in (t − D, t]. The effective rainfall of geological-hazard
 warnings is R = P₀ + P_a with P₀ the last 24 h and P_a = Σᵢ Kⁱ·Pᵢ over the previous days (i = 1 … n, 24 h
@@ -37,7 +38,7 @@ RAIN_WINDOWS = {Metric.RAIN_1H: 1, Metric.RAIN_3H: 3, Metric.RAIN_6H: 6, Metric.
 
 @dataclass
 class Evaluation:
-    """The metrics of one sensor at its latest observation time."""
+    """The metrics of one sensor at one observation time (one of its readings)."""
 
     sensor_id: int
     at: datetime
@@ -99,14 +100,15 @@ def _rain_metrics(rain: list[tuple[Sensor, Evaluation]], latest: dict[int, Senso
     windows = list(RAIN_WINDOWS.items())
     spans: list[tuple[int, datetime, datetime, list[datetime]]] = []
     hour_spans: dict[tuple[int, datetime], int] = {}  # (sensor, hour) → position of its antecedent span
+    window_spans: dict[tuple[int, datetime], int] = {}  # (sensor, hour) → position of its windows' span
     cached: dict[tuple[int, datetime], float] = {}
-    at_span: list[int] = []  # per evaluation: the position of its windows' span
     for s, ev in rain:
-        t, top = ev.at, floor_hour(ev.at)
-        cuts = [floor_hour(t - hours * HOUR) + HOUR for _m, hours in windows]
-        at_span.append(len(spans))
-        spans.append((s.pk, min(cuts), top, cuts))
+        top = floor_hour(ev.at)
         key = (s.pk, top)
+        if key not in window_spans:  # every evaluation in the same hour shares the full hours of its windows
+            cuts = [top - (hours - 1) * HOUR for _m, hours in windows]  # = floor(t − D) + 1 h
+            window_spans[key] = len(spans)
+            spans.append((s.pk, min(cuts), top, cuts))
         if key in hour_spans or key in cached:
             continue
         lt = latest[s.pk]
@@ -122,9 +124,9 @@ def _rain_metrics(rain: list[tuple[Sensor, Evaluation]], latest: dict[int, Senso
     sums = trailing_sums(spans, "hourly")
     for i, (s, ev) in enumerate(rain):
         tail = tails.get((s.pk, i), 0.0)
-        for (metric, _hours), total in zip(windows, sums[at_span[i]], strict=True):
-            ev.metrics[metric] = round(total - tail + edges.get((s.pk, i, metric), 0.0), 3)
         key = (s.pk, floor_hour(ev.at))
+        for (metric, _hours), total in zip(windows, sums[window_spans[key]], strict=True):
+            ev.metrics[metric] = round(total - tail + edges.get((s.pk, i, metric), 0.0), 3)
         ev.antecedent_hour = key[1]
         if key in cached:
             ev.antecedent = cached[key]
@@ -175,11 +177,12 @@ def compute_series(sensors: list[Sensor], latest: dict[int, SensorLatest],
             if kind == SensorType.RAINFALL:
                 i = len(rain)
                 rain.append((s, ev))
+                top = floor_hour(t)
                 for metric, hours in RAIN_WINDOWS.items():  # the partial hour at the start of each window
-                    start = t - hours * HOUR
-                    spans.append(Span(s.pk, start + TINY, floor_hour(start) + HOUR - TINY))
+                    back = hours * HOUR
+                    spans.append(Span(s.pk, t - back + TINY, top - back + HOUR - TINY))
                     uses.append((s.pk, i, "edge", metric))
-                spans.append(Span(s.pk, t + TINY, floor_hour(t) + HOUR - TINY))  # later in t's own hour
+                spans.append(Span(s.pk, t + TINY, top + HOUR - TINY))  # later in t's own hour
                 uses.append((s.pk, i, "tail", ""))
             if kind in _CURRENT:
                 ev.metrics[_CURRENT[kind]] = value
@@ -263,15 +266,18 @@ class ThresholdBook:
 
 # ---- levels ----------------------------------------------------------------------------------------------------
 
+_LEVEL_NAMES = tuple(str(level.value) for level in LEVELS_ASCENDING)
+
+
 def level_for(value: float, values: dict, margin: float = 0.0, band: float | None = None
               ) -> tuple[str | None, float | None]:
     """The highest level whose threshold the value reaches, the threshold lowered by `band` (in the metric's
     unit) if given, else by margin × |threshold|."""
     best, best_thr = None, None
-    for level in LEVELS_ASCENDING:
-        thr = values.get(level.value)
+    for level in _LEVEL_NAMES:
+        thr = values.get(level)
         if thr is not None and value >= thr - (band if band is not None else margin * abs(thr)):
-            best, best_thr = level.value, thr
+            best, best_thr = level, thr
     return best, best_thr
 
 

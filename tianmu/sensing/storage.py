@@ -37,7 +37,9 @@ _known_partitions: set[tuple[str, int, int]] = set()
 
 
 def floor_hour(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    return ts.replace(minute=0, second=0, microsecond=0)
 
 
 def _day_start_hour() -> int:

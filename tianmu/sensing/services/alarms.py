@@ -53,6 +53,63 @@ def _open(sensor: Sensor, *, kind: str, rule: str, metric: str, level: str, valu
     return alarm
 
 
+# What evaluation reads of the active alarms: their state, not their people's fields or related rows. An alarm is
+# locked and read in full only when it is about to change with an event (`_lock`), so a batch does not lock or
+# build every open alarm of the sensors it touches (in a storm, a thousand of them).
+STATE_FIELDS = ("pk", "kind", "rule", "metric", "sensor_id", "level", "peak_level", "status", "calm_evaluations",
+                "cleared_at")
+
+
+class _State:
+    """An active alarm's state as evaluation reads it (one tuple per alarm: no model instance, no lock)."""
+
+    __slots__ = (*STATE_FIELDS, "_locked")
+
+    def __init__(self, row):
+        for name, value in zip(STATE_FIELDS, row, strict=True):
+            setattr(self, name, value)
+        self._locked = False
+
+
+def _active_states(ids) -> dict[tuple[int, str], _State]:
+    rows = Alarm.objects.filter(sensor_id__in=ids, status__in=ACTIVE_STATUSES).order_by("pk").values_list(
+        *STATE_FIELDS)
+    return {(st.sensor_id, st.rule): st for st in map(_State, rows)}
+
+
+def _write_dirty(dirty: dict[int, Alarm | _State]) -> None:
+    """The calm counts and cleared marks that changed without an event, in one bulk update."""
+    if dirty:
+        Alarm.objects.bulk_update([Alarm(pk=a.pk, calm_evaluations=a.calm_evaluations, cleared_at=a.cleared_at)
+                                   for a in dirty.values()], DIRTY_FIELDS, batch_size=1000)
+
+
+def _lock(alarm: Alarm, dirty: dict[int, Alarm]) -> Alarm | None:
+    """The alarm locked (FOR UPDATE) and read in full, with the calm count this batch already gave it; None if it
+    was closed meanwhile."""
+    if getattr(alarm, "_locked", False):
+        return alarm
+    fresh = (Alarm.objects.select_for_update(of=("self",)).select_related("sensor", "station", "region")
+             .defer("region__boundary").get(pk=alarm.pk))
+    if fresh.status not in ACTIVE_STATUSES:
+        dirty.pop(alarm.pk, None)
+        return None
+    if alarm.pk in dirty:
+        fresh.calm_evaluations, fresh.cleared_at = alarm.calm_evaluations, alarm.cleared_at
+    fresh._locked = True
+    return fresh
+
+
+def _needs_lock(a: Assessment, alarm: Alarm, revisit: bool) -> bool:
+    """Whether this assessment changes the alarm with an event (escalation, de-escalation, clearing)."""
+    current = level_rank(alarm.level)
+    if a.level is not None and level_rank(a.level) > current:
+        return True
+    if revisit or (alarm.cleared_at is not None and a.calm_level is None) or level_rank(a.calm_level) >= current:
+        return False
+    return alarm.calm_evaluations + 1 >= conf("SENSING_DEESCALATE_AFTER")
+
+
 def _apply(sensor: Sensor, a: Assessment, alarm: Alarm | None, at: datetime, now: datetime,
            dirty: dict[int, Alarm], *, revisit: bool = False) -> tuple[Alarm | None, bool]:
     """One rule's assessment at one observation time applied to its active alarm: open, escalate at once, hold,
@@ -63,6 +120,8 @@ def _apply(sensor: Sensor, a: Assessment, alarm: Alarm | None, at: datetime, now
     with one bulk update per batch. A `revisit` (a time at or before the sensor's newest reading before this
     batch, re-evaluated because a late reading changed its windows) may open or escalate an alarm, never calm
     or clear one: those times were already counted, and counting them twice would de-escalate early."""
+    if alarm is not None and _needs_lock(a, alarm, revisit):
+        alarm = _lock(alarm, dirty)
     if alarm is None:
         if a.level is None:
             return None, False
@@ -121,8 +180,8 @@ def _fault(sensor: Sensor, rule: str, active: dict, *, value, threshold, at, now
     alarm = active.get((sensor.pk, rule))
     if alarm is not None:
         if dirty is None:  # out of range, no data: the fault's value is the newest bad reading or gap
-            alarm.value, alarm.observed_at, alarm.cleared_at = value, at, None
-            alarm.save(update_fields=["value", "observed_at", "cleared_at"])
+            alarm.cleared_at = None
+            Alarm.objects.filter(pk=alarm.pk).update(value=value, observed_at=at, cleared_at=None)
         elif alarm.cleared_at is not None:  # stuck again: only the cleared mark changes
             alarm.cleared_at = None
             dirty[alarm.pk] = alarm
@@ -133,7 +192,11 @@ def _fault(sensor: Sensor, rule: str, active: dict, *, value, threshold, at, now
     return True
 
 
-def _clear_fault(alarm: Alarm | None, at) -> bool:
+def _clear_fault(alarm: Alarm | None, at, dirty: dict[int, Alarm]) -> bool:
+    if alarm is None or alarm.cleared_at is not None:
+        return False
+    light, alarm = alarm, _lock(alarm, dirty)
+    light.cleared_at = at
     if alarm is None or alarm.cleared_at is not None:
         return False
     alarm.cleared_at = at
@@ -243,9 +306,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         evaluations = compute_series(sensors, latest, {sid: [(ts, v) for ts, v, _r in pts]
                                                       for sid, pts in points.items()}, changed_since)
     book = ThresholdBook(sensors, directory.thresholds())
-    active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
-        sensor_id__in=ids, status__in=ACTIVE_STATUSES).select_related("sensor", "station", "region")
-        .defer("region__boundary").order_by("pk")}  # locked in id order, like every batch of alarms
+    active = _active_states(ids)  # state only; locked and read in full one by one when they change (`_lock`)
     rules_of: dict[int, set[str]] = {}
     for (sid, rule), a in active.items():
         if a.kind == AlarmKind.THRESHOLD:
@@ -273,16 +334,15 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
                 if same:
                     changes += _fault(s, Rule.STUCK, active, value=n, threshold=n, at=ev.at, now=now, dirty=dirty)
                 else:
-                    changes += _clear_fault(active.get((s.pk, Rule.STUCK)), ev.at)
-            changes += _clear_fault(active.get((s.pk, Rule.NO_DATA)), ev.at)
-            changes += _clear_fault(active.get((s.pk, Rule.OUT_OF_RANGE)), ev.at)
+                    changes += _clear_fault(active.get((s.pk, Rule.STUCK)), ev.at, dirty)
+            changes += _clear_fault(active.get((s.pk, Rule.NO_DATA)), ev.at, dirty)
+            changes += _clear_fault(active.get((s.pk, Rule.OUT_OF_RANGE)), ev.at, dirty)
     for s, p in out_of_range:
         bound = s.valid_max if s.valid_max is not None and p.value > s.valid_max else s.valid_min
         changes += _fault(s, Rule.OUT_OF_RANGE, active, value=p.value, threshold=bound, at=p.ts, now=now)
     if antecedents:
         save_antecedents([(sid, a, h) for sid, (a, h) in antecedents.items()])
-    if dirty:
-        Alarm.objects.bulk_update(list(dirty.values()), DIRTY_FIELDS, batch_size=1000)
+    _write_dirty(dirty)
     _refresh_alarm_levels(ids, active, latest)
     return changes
 
