@@ -326,6 +326,8 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
                 if alarm is not None:
                     active[(s.pk, a.rule)] = alarm
                     rules_of.setdefault(s.pk, set()).add(a.rule)
+                else:
+                    active.pop((s.pk, a.rule), None)  # none, or closed by a person meanwhile
                 changes += changed
             if revisit:
                 continue  # device faults follow the sensor's newest data only
