@@ -199,3 +199,57 @@ def window(intervals: int, step_s: int = 300, end_ago: timedelta = timedelta(hou
     end = utc_now() - end_ago
     end = end.replace(second=0, microsecond=0) - timedelta(minutes=end.minute % max(1, step_s // 60))
     return [end - timedelta(seconds=step_s * (intervals - 1 - k)) for k in range(intervals)]
+
+
+# ---- the storm state (issue 9): every gauge reporting alarming values, ≥ 1,000 open alarms --------------------
+
+STORM_WARMUP_INTERVALS = 36  # 3 hours of storm before the timed readings: every rain rule red
+
+
+def storm_value(sensor_type: str, i: int, k: int) -> float:
+    """A storm reading for reading k of sensor i that keeps its alarms at their level (never constant, so no
+    stuck faults): 6 mm per 5 minutes (72 mm/h), rivers above their guaranteed level, gas and wind red."""
+    h = (i * 7919 + k * 104729) % 1000 / 1000.0
+    if sensor_type == "rainfall":
+        return round(6.0 + 0.5 * h, 2)
+    if sensor_type == "water_level":
+        return round(4.5 + 0.01 * (k % 3) + 0.005 * h, 3)
+    if sensor_type == "gas":
+        return round(60 + 2 * h, 2)
+    if sensor_type == "wind":
+        return round(35 + 2 * h, 2)
+    return sample_value(sensor_type, i, k)
+
+
+def seed_storm(sensors: list, times: list[datetime], prefix: str = "bench/v1") -> int:
+    """Bring a fresh bench database into the storm state (untimed): the fleet reports storm values at `times`
+    through the real ingest path (alarms open and escalate as they would), and the alarms a storm leaves open
+    that no reading changes any more are added directly: displacement and rise-rate alarms whose condition has
+    cleared, and acknowledged no-data faults of the slope and soil sensors. Returns the number of active alarms."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from tianmu.sensing.choices import ACTIVE_STATUSES
+    from tianmu.sensing.models import Alarm, Sensor
+    from tianmu.sensing.services import ingest_messages
+
+    items = [{"sensor": code, "ts": ts.isoformat(), "value": storm_value(stype, i, k)}
+             for k, ts in enumerate(times) for i, (_sid, code, _st, stype) in enumerate(sensors)]
+    for j in range(0, len(items), 5000):
+        ingest_messages([(f"{prefix}/gw-storm/batch", json.dumps({"readings": items[j:j + 5000]}).encode())],
+                        prefix=prefix)
+    now = timezone.now()
+    extra = []
+    with transaction.atomic():
+        for s in Sensor.objects.filter(sensor_type__in=["water_level", "displacement", "soil_moisture"]):
+            rules = {"water_level": [("threshold", "rise_rate", "rise_rate_1h")],
+                     "displacement": [("threshold", "displacement", "displacement_rate_24h"),
+                                      ("device_fault", "no_data", "no_data")],
+                     "soil_moisture": [("device_fault", "no_data", "no_data")]}[s.sensor_type]
+            for kind, rule, metric in rules:
+                extra.append(Alarm(kind=kind, rule=rule, metric=metric, sensor=s, station_id=s.station_id,
+                                   region_id=s.region_id, level="blue", peak_level="blue", value=0.0, threshold=0.0,
+                                   status="acknowledged" if kind == "device_fault" else "open", opened_at=now,
+                                   observed_at=times[-1], last_level_change=now, cleared_at=times[-1]))
+        Alarm.objects.bulk_create(extra, batch_size=1000)
+    return Alarm.objects.filter(status__in=ACTIVE_STATUSES).count()

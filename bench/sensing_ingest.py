@@ -40,7 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -61,7 +61,9 @@ from sensing_common import (  # noqa: E402
     sample_value,
     save_result,
     seed_fleet,
+    seed_storm,
     setup_django,
+    storm_value,
     window,
 )
 
@@ -78,8 +80,11 @@ PATHS = {
     "http": "HTTP POST /readings (full path)",
     "csv": "CSV import (no rules)",
     "mqtt_no_rules": "contrast: MQTT batch, rules skipped",
+    "mqtt_storm": "STORM: MQTT gateway batch (full path)",
+    "http_storm": "STORM: HTTP POST /readings (full path)",
 }
 FULL_PATHS = ("mqtt", "http")
+STORM_PATHS = ("mqtt_storm", "http_storm")
 
 
 # --------------------------------------------------------------------------------------------- child
@@ -108,6 +113,13 @@ def child(args) -> dict:
     n = len(rows)
     chunks = [(rows[i:i + args.batch], items[i:i + args.batch]) for i in range(0, n, args.batch)]
     bodies = [json.dumps({"readings": it}, ensure_ascii=False).encode() for _r, it in chunks]
+    # The storm state: the same times, storm values, after STORM_WARMUP_INTERVALS of storm and ≥ 1,000 open alarms.
+    storm_items = [{"sensor": code, "ts": ts.astimezone(SHANGHAI).isoformat(), "value": storm_value(stype, i, k)}
+                   for k, ts in enumerate(times) for i, (_sid, code, _st, stype) in enumerate(sensors)]
+    storm_bodies = [json.dumps({"readings": storm_items[i:i + args.batch]}, ensure_ascii=False).encode()
+                    for i in range(0, n, args.batch)]
+    warm_times = [times[0] - timedelta(minutes=5) * (args.storm_warmup - k) for k in range(args.storm_warmup)]
+    warm_n = len(warm_times) * len(sensors)
     csv_bytes = ("sensor,ts,value\n" + "".join(f"{it['sensor']},{it['ts']},{it['value']}\n" for it in items)).encode()
     vendor = connection.vendor
     with transaction.atomic():  # partitions exist before any trial (the raw COPY would need them too)
@@ -149,8 +161,8 @@ def child(args) -> dict:
             with transaction.atomic():
                 store_readings(group)
 
-    def mqtt():
-        for body in bodies:
+    def mqtt(source=bodies):
+        for body in source:
             ingest_messages([(f"{PREFIX}/gw-bench/batch", body)], prefix=PREFIX)
 
     def mqtt_no_rules():
@@ -166,8 +178,8 @@ def child(args) -> dict:
 
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {fleet['token']}")
 
-    def http():
-        for body in bodies:
+    def http(source=bodies):
+        for body in source:
             resp = client.post("/api/v1/sensing/readings", data=body, content_type="application/json")
             if resp.status_code != 200:
                 raise BenchError(f"POST /readings → {resp.status_code}: {resp.content[:300]!r}")
@@ -178,13 +190,17 @@ def child(args) -> dict:
             raise BenchError(f"CSV import refused rows: {report.errors[:3]}")
 
     funcs = {"raw": lambda: raw(False), "raw_batches": lambda: raw(True), "store": store, "mqtt": mqtt,
-             "http": http, "csv": csv, "mqtt_no_rules": mqtt_no_rules}
+             "http": http, "csv": csv, "mqtt_no_rules": mqtt_no_rules,
+             "mqtt_storm": lambda: mqtt(storm_bodies), "http_storm": lambda: http(storm_bodies)}
     paths = [p for p in PATHS if p not in args.skip]
     samples: dict[str, list[dict]] = {p: [] for p in paths}
     # One untimed warm-up of each path (imports, caches, first-query planning), then interleaved reps.
     for rep in range(args.repeat + 1):
         for p in paths:
             reset()
+            open_alarms = None
+            if p in STORM_PATHS:
+                open_alarms = seed_storm(sensors, warm_times, PREFIX)
             profiler = None
             if rep and p == args.profile:
                 from pyinstrument import Profiler
@@ -202,11 +218,12 @@ def child(args) -> dict:
             with connection.cursor() as cur:
                 cur.execute("SELECT count(*) FROM sensing_reading")
                 stored = cur.fetchone()[0]
-            if stored != n:
-                raise BenchError(f"{p}: {stored} readings stored, expected {n}")
+            expected = n + (warm_n if p in STORM_PATHS else 0)
+            if stored != expected:
+                raise BenchError(f"{p}: {stored} readings stored, expected {expected}")
             if rep:
                 samples[p].append({"seconds": dt, "rate": n / dt, "alarms": Alarm.objects.count(),
-                                   "dead_letters": DeadLetter.objects.count()})
+                                   "open_at_start": open_alarms, "dead_letters": DeadLetter.objects.count()})
                 log(f"  {vendor} rep {rep} {p:<12} {dt:6.2f}s  {n / dt:>10,.0f} readings/s")
     out = {"vendor": vendor, "readings": n, "sensors": len(sensors), "intervals": args.intervals,
            "batch": args.batch, "batches": len(chunks), "paths": {}}
@@ -214,7 +231,8 @@ def child(args) -> dict:
         rates = sorted(s["rate"] for s in ss)
         out["paths"][p] = {"label": PATHS[p], "median_rate": statistics.median(rates), "min_rate": rates[0],
                            "max_rate": rates[-1], "median_s": statistics.median(s["seconds"] for s in ss),
-                           "alarms": ss[-1]["alarms"], "dead_letters": ss[-1]["dead_letters"], "samples": ss}
+                           "alarms": ss[-1]["alarms"], "open_at_start": ss[-1]["open_at_start"],
+                           "dead_letters": ss[-1]["dead_letters"], "samples": ss}
     return out
 
 
@@ -229,6 +247,8 @@ def parse_args(argv=None):
     p.add_argument("--intervals", type=int, default=100, help="5-minute intervals of the 480 sensors (default 100)")
     p.add_argument("--batch", type=int, default=5000, help="readings per batch (default 5000, the API maximum)")
     p.add_argument("--repeat", type=int, default=3, help="timed repetitions per path (default 3)")
+    p.add_argument("--storm-warmup", type=int, default=36, help="5-minute intervals of storm before the storm "
+                   "paths' timed readings (untimed; default 36 = 3 h: every rain rule red)")
     p.add_argument("--skip", action="append", default=[], choices=list(PATHS), help="leave a path out")
     p.add_argument("--profile", choices=list(PATHS), help="profile this path's timed runs with pyinstrument "
                    "(text report in the temp directory's parent, path logged; timings then include the profiler)")
@@ -268,7 +288,8 @@ def main(argv=None) -> int:
                 secs = migrate(url, Path(tmp))
                 log(f"{db_label(url)}: migrated in {secs:.0f}s; running trials")
                 child_args = ["--child", "--db-url", url, "--var-dir", tmp, "--intervals", str(args.intervals),
-                              "--batch", str(args.batch), "--repeat", str(args.repeat)]
+                              "--batch", str(args.batch), "--repeat", str(args.repeat),
+                              "--storm-warmup", str(args.storm_warmup)]
                 for s in args.skip:
                     child_args += ["--skip", s]
                 if args.profile:
@@ -293,15 +314,21 @@ def main(argv=None) -> int:
         print()
         print(f"{label}: {fmt_int(d['readings'])} readings ({d['sensors']} sensors × {d['intervals']} intervals), "
               f"{d['batches']} batches of ≤{d['batch']}; median of {args.repeat}; ratio = rate ÷ raw (1 transaction)")
-        print(f"{'path':<36} {'seconds':>8} {'readings/s':>11} {'min–max':>19} {'÷ raw':>7} {'alarms':>7}")
+        print(f"{'path':<38} {'seconds':>8} {'readings/s':>11} {'min–max':>19} {'÷ raw':>7} {'alarms':>7} "
+              f"{'open at start':>13}")
         for r in d["paths"].values():
             ratio = r["median_rate"] / raw if raw else float("nan")
             r["ratio_vs_raw"] = ratio
-            print(f"{r['label']:<36} {r['median_s']:>8.2f} {r['median_rate']:>11,.0f} "
-                  f"{fmt_int(r['min_rate']):>9}–{fmt_int(r['max_rate']):<9} {ratio:>6.0%} {r['alarms']:>7}")
+            print(f"{r['label']:<38} {r['median_s']:>8.2f} {r['median_rate']:>11,.0f} "
+                  f"{fmt_int(r['min_rate']):>9}–{fmt_int(r['max_rate']):<9} {ratio:>6.0%} {r['alarms']:>7} "
+                  f"{r['open_at_start'] if r['open_at_start'] is not None else '':>13}")
         for p in FULL_PATHS:
             if p in d["paths"] and raw:
                 goals[f"{label}_{p}_at_least_50pct_of_raw"] = d["paths"][p]["ratio_vs_raw"] >= GOAL_RATIO
+            storm = d["paths"].get(f"{p}_storm")
+            if storm and p in d["paths"]:
+                storm["storm_vs_quiet"] = storm["median_rate"] / d["paths"][p]["median_rate"]
+                print(f"  storm ÷ quiet, {p}: {storm['storm_vs_quiet']:.0%}")
     result["goals"] = goals
     print()
     print("Goals: " + ", ".join(f"{k} {'MET' if v else 'NOT MET'}" for k, v in goals.items()))

@@ -68,7 +68,9 @@ from sensing_common import (  # noqa: E402
     sample_value,
     save_result,
     seed_fleet,
+    seed_storm,
     setup_django,
+    storm_value,
 )
 
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/tianmu_bench_sensing_mqtt"
@@ -142,9 +144,12 @@ def publisher(spec_path: str) -> dict:
             sent_triggers.append((code, round(now, 6)))
             continue
         code, _st, stype = fleet[j]
-        value = sample_value(stype, j, k0 + i // len(fleet))
-        if stype == "rainfall":
-            value = 0.1 if (i // len(fleet)) % 10 == 0 else 0.0  # a trace, never a rainstorm
+        if spec.get("storm"):  # every gauge reporting storm values that keep the open alarms at their level
+            value = storm_value(stype, j, k0 + i // len(fleet))
+        else:
+            value = sample_value(stype, j, k0 + i // len(fleet))
+            if stype == "rainfall":
+                value = 0.1 if (i // len(fleet)) % 10 == 0 else 0.0  # a trace, never a rainstorm
         now = time.time()
         client.publish(topics[j], json.dumps({"ts": round(now, 6), "value": value}).encode(), qos=1)
         j = (j + 1) % len(fleet)
@@ -353,17 +358,39 @@ class AlarmPoller(threading.Thread):
 
 # ------------------------------------------------------------------------------------------ one broker
 
-def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db, work: Path) -> dict:
+def storm_state(seeded: list, prefix: str) -> int:
+    """Storm state before the worker starts (untimed): 3 hours of storm values for the whole fleet through
+    `ingest_messages`, ending a minute ago, plus the alarms a storm leaves open (sensing_common.seed_storm)."""
+    from datetime import timedelta
+
+    from django.db import connections
+
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    times = [end - timedelta(minutes=5) * (35 - k) for k in range(36)]
+    n = seed_storm(seeded, times, prefix)
+    connections.close_all()
+    return n
+
+
+def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db, work: Path,
+                 storm: list | None = None) -> dict:
     tag = uuid.uuid4().hex[:10]
     prefix = f"bench-sensing/{tag}"
     client_id = f"bench-ingest-{tag}"
-    out: dict = {"broker": name, "host": host, "port": port, "prefix": prefix}
+    out: dict = {"broker": name, "host": host, "port": port, "prefix": prefix, "state": "storm" if storm else "quiet"}
     db.reset()
+    if storm:
+        log(f"{name}: storm state — 3 h of storm readings and the alarms a storm leaves open")
+        out["open_alarms_at_start"] = storm_state(storm, prefix)
+        out["open_alarms_at_start"] = db.conn.execute(
+            "SELECT count(*) FROM sensing_alarm WHERE status IN ('open', 'acknowledged')").fetchone()[0]
+        log(f"{name}: {out['open_alarms_at_start']} open alarms")
     env = child_env(args.db_url, work, TIANMU_MQTT_URL=f"mqtt://{host}:{port}", TIANMU_MQTT_TOPIC_PREFIX=prefix,
                     TIANMU_MQTT_CLIENT_ID=client_id, TIANMU_LOG_LEVEL="WARNING", TIANMU_MQTT_SHARE_GROUP="",
                     **dict(e.split("=", 1) for e in args.env))
     worker = Worker(env, work / f"ingest-{name}.log", args.experiment)
-    base_spec = {"host": host, "port": port, "prefix": prefix, "fleet": fleet, "triggers": [], "inflight": 1000}
+    base_spec = {"host": host, "port": port, "prefix": prefix, "fleet": fleet, "triggers": [], "inflight": 1000,
+                 "storm": bool(storm)}
     try:
         # 1. warm-up: one reading per fleet sensor (also proves the worker is subscribed)
         log(f"{name}: warm-up ({len(fleet)} messages)")
@@ -396,6 +423,8 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
             spy.wait(args.py_spy_seconds + 30)
         stored = n - base
         t_done = next((t for t, c in samples if c == n), samples[-1][0])
+        out["open_alarms_after_throughput"] = db.conn.execute(
+            "SELECT count(*) FROM sensing_alarm WHERE status IN ('open', 'acknowledged')").fetchone()[0]
         out["throughput"] = {
             "published": pub["published"], "publish_rate": pub["publish_rate"], "stored": stored,
             "lost": pub["published"] - stored, "sustained_rate": sustained_rate(samples, base),
@@ -471,6 +500,9 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db-url", default=DEFAULT_DB_URL, help=f"PostgreSQL bench database (default {DEFAULT_DB_URL})")
     p.add_argument("--broker", choices=["shared", "tuned", "both"], default="both")
+    p.add_argument("--state", choices=["quiet", "storm", "both"], default="both",
+                   help="quiet weather, the storm state (≥ 1,000 open alarms, every gauge reporting storm values), "
+                   "or both, one after the other per broker (default both)")
     p.add_argument("--messages", type=int, default=60000, help="messages in the throughput phase (default 60000)")
     p.add_argument("--latency-rate", type=float, default=2000, help="offered messages/s (default 2000)")
     p.add_argument("--latency-seconds", type=float, default=30, help="length of the latency phase (default 30)")
@@ -522,8 +554,10 @@ def main(argv=None) -> int:
         migrate(args.db_url, work)
         setup_django(args.db_url, work)
         per_run = int(args.latency_rate * args.latency_seconds) // args.trigger_every
-        seeded = seed_fleet(extra_gas=per_run * len(brokers) + 10)
+        states = ["quiet", "storm"] if args.state == "both" else [args.state]
+        seeded = seed_fleet(extra_gas=per_run * len(brokers) * len(states) + 10)
         fleet = [[code, st, t] for _pk, code, st, t in seeded["sensors"] if not code.startswith("GT-")]
+        storm_fleet = [tuple(row) for row in seeded["sensors"] if not row[1].startswith("GT-")]
         triggers = [[code, st] for _pk, code, st, _t in seeded["sensors"] if code.startswith("GT-")]
         log(f"fleet: {len(fleet)} sensors, {len(triggers)} trigger gas detectors")
         from django.db import connections
@@ -536,7 +570,10 @@ def main(argv=None) -> int:
                 host, port = "127.0.0.1", private.port
             else:
                 host, port = SHARED
-            result["brokers"][name] = bench_broker(name, host, port, args, fleet, triggers, db, work)
+            for state in states:
+                key = name if state == "quiet" else f"{name}-storm"
+                result["brokers"][key] = bench_broker(name, host, port, args, fleet, triggers, db, work,
+                                                      storm_fleet if state == "storm" else None)
             if private is not None:
                 private.stop()
                 private = None
@@ -564,19 +601,21 @@ def main(argv=None) -> int:
     print(f"Sensing MQTT ingest (one reading per message) — git {result['git']}, {m['nproc']} CPU {m['cpu_model']}; "
           f"load average {result['loadavg_start']} → {result['loadavg_end']}")
     print()
-    print(f"{'broker':<8} {'published':>9} {'pub/s':>7} {'stored':>8} {'lost':>6} {'sustained/s':>12} "
-          f"{'overall/s':>10}   goal ≥ {THROUGHPUT_GOAL:,.0f}/s   (lost = not stored by the end of the drain)")
+    print(f"{'broker':<14} {'open':>5} {'published':>9} {'pub/s':>7} {'stored':>8} {'lost':>6} {'sustained/s':>12} "
+          f"{'overall/s':>10}   goal ≥ {THROUGHPUT_GOAL:,.0f}/s   (lost = not stored by the end of the drain; "
+          "open = active alarms at the start)")
     goals = {}
     for name, r in result["brokers"].items():
         tp = r["throughput"]
         ok = tp["sustained_rate"] >= THROUGHPUT_GOAL and tp["lost"] == 0
         goals[f"{name}_throughput_5000_per_s"] = ok
-        print(f"{name:<8} {tp['published']:>9} {tp['publish_rate']:>7,.0f} {tp['stored']:>8} {tp['lost']:>6} "
+        print(f"{name:<14} {r.get('open_alarms_at_start', 0):>5} {tp['published']:>9} {tp['publish_rate']:>7,.0f} "
+              f"{tp['stored']:>8} {tp['lost']:>6} "
               f"{tp['sustained_rate']:>12,.0f} {tp['overall_rate']:>10,.0f}   {'MET' if ok else 'NOT MET'}")
     print()
     print(f"Latency at {args.latency_rate:,.0f} messages/s for {args.latency_seconds:g}s "
           f"(ms; 'seen' = first seen committed by a 10 ms poller − publish time; 'opened_at' = the alarm's stamp)")
-    print(f"{'broker':<8} {'stored':>8} {'alarms':>9} {'seen p50':>9} {'p90':>7} {'p99':>7} {'max':>7} "
+    print(f"{'broker':<14} {'stored':>8} {'alarms':>9} {'seen p50':>9} {'p90':>7} {'p99':>7} {'max':>7} "
           f"{'opened p50':>11} {'p99':>7}   goal p99 < 1 s")
     for name, r in result["brokers"].items():
         lat = r["latency"]
@@ -587,7 +626,7 @@ def main(argv=None) -> int:
         def f(x):
             return f"{x:,.0f}" if x is not None else "–"
 
-        print(f"{name:<8} {lat['stored']:>8} {lat['alarms_seen']:>4}/{lat['triggers']:<4} {f(s['p50_ms']):>9} "
+        print(f"{name:<14} {lat['stored']:>8} {lat['alarms_seen']:>4}/{lat['triggers']:<4} {f(s['p50_ms']):>9} "
               f"{f(s['p90_ms']):>7} {f(s['p99_ms']):>7} {f(s['max_ms']):>7} {f(o['p50_ms']):>11} {f(o['p99_ms']):>7}"
               f"   {'MET' if ok else 'NOT MET'}")
     result["goals"] = goals

@@ -42,6 +42,9 @@ DEFAULTS = {
     "SENSING_DEESCALATE_AFTER": 3,
     # Metrics measured from a datum use a fixed hysteresis band in their unit instead of the margin [U].
     "SENSING_HYSTERESIS_BANDS": {"water_level": 0.2},
+    # Rules run at every new reading's time. A reading older than its sensor's newest (a late one) re-evaluates
+    # its windows if it is at most this many hours older; older ones are stored and evaluate nothing.
+    "SENSING_LATE_LOOKBACK_HOURS": float(os.environ.get("TIANMU_LATE_LOOKBACK_HOURS", "6")),
     # Device faults.
     "SENSING_NO_DATA_INTERVALS": 3,
     "SENSING_STUCK_READINGS": {"water_level": 24, "soil_moisture": 48},

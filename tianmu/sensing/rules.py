@@ -1,11 +1,12 @@
-"""Alarm rules: what a sensor measures at its latest reading (rainfall windows, effective rainfall, water level
+"""Alarm rules: what a sensor measures at each of its readings (rainfall windows, effective rainfall, water level
 and its rise, displacement, gas, wind), which thresholds apply to it, and the level each rule reaches.
 
-Only reads: services/alarms.py turns assessments into alarm changes. Metrics are computed at the sensor's latest
-observation time t (not the wall clock), from the hourly aggregates plus the raw readings of the partial
-hours at the window edges — never by scanning a sensor's history. A whole batch of sensors is evaluated
-set-wise: every window of every sensor is a `Span`, and `storage.span_stats` answers them all in one query
-per table, so the cost of a batch does not grow in round trips with its number of sensors.
+Only reads: services/alarms.py turns assessments into alarm changes. Metrics are computed at an observation
+time t of the sensor, every new reading's own time (not the wall clock), from the hourly aggregates plus the
+raw readings of the partial hours at the window edges — never by scanning a sensor's history. A whole batch
+is evaluated set-wise: every window of every sensor at every time is a `Span`, and `storage.span_stats` answers
+them all in one query per table, so the round trips of a batch grow neither with its number of sensors nor
+with its readings per sensor.
 
 Rainfall over D hours is the sum of readings in (t − D, t]. The effective rainfall of geological-hazard
 warnings is R = P₀ + P_a with P₀ the last 24 h and P_a = Σᵢ Kⁱ·Pᵢ over the previous days (i = 1 … n, 24 h
@@ -26,7 +27,8 @@ from .conf import conf
 from .models import Sensor, SensorLatest, Threshold
 from .storage import Span, floor_hour, span_stats, trailing_sums
 
-__all__ = ["RAIN_WINDOWS", "Evaluation", "Assessment", "ThresholdBook", "compute_metrics", "soil_state",
+__all__ = ["RAIN_WINDOWS", "Evaluation", "Assessment", "ThresholdBook", "compute_metrics", "compute_series",
+           "soil_state",
            "assess", "assess_sensor", "level_for"]
 
 HOUR = timedelta(hours=1)
@@ -36,7 +38,7 @@ RAIN_WINDOWS = {Metric.RAIN_1H: 1, Metric.RAIN_3H: 3, Metric.RAIN_6H: 6, Metric.
 
 @dataclass
 class Evaluation:
-    """The metrics of one sensor at its latest observation time."""
+    """The metrics of one sensor at one observation time (one of its readings)."""
 
     sensor_id: int
     at: datetime
@@ -83,42 +85,55 @@ TINY = timedelta(microseconds=1)
 STUCK_LOOKBACK_FACTOR = 2
 
 
-def _rain_metrics(sensors: list[Sensor], latest: dict[int, SensorLatest], out: dict[int, Evaluation],
-                  edges: dict[tuple[int, str], float]) -> None:
-    """Rainfall windows: the full hours from the hourly aggregates, plus the edge readings already read. One
-    range of hourly totals per gauge answers all its windows, and also the antecedent day blocks when its
-    cached index is stale (a new hour): every window and block is a difference of trailing sums."""
+Point = tuple[datetime, float]  # (observation time, the reading's value)
+
+
+def _rain_metrics(rain: list[tuple[Sensor, Evaluation]], latest: dict[int, SensorLatest],
+                  edges: dict[tuple[int, int, str], float], tails: dict[tuple[int, int], float],
+                  changed_since: dict[int, datetime]) -> None:
+    """Rainfall windows at every evaluated time: the full hours from the hourly aggregates, minus the readings
+    after t in t's own hour (the hour's total may already hold later readings of the batch), plus the edge
+    readings already read. One range of hourly totals per evaluation answers all its windows; the antecedent
+    day blocks are read once per gauge and hour unless the cached index of that hour is still valid (no new
+    reading falls in its blocks). Every window and block is a difference of trailing sums."""
     k, days = conf("SENSING_API_K"), conf("SENSING_API_DAYS")
     windows = list(RAIN_WINDOWS.items())
-    spans = []
-    stale = []
-    for s in sensors:
-        lt, ev = latest[s.pk], out[s.pk]
-        t, top = lt.ts, floor_hour(lt.ts)
-        # Window D holds the full hours (floor(t − D), top]: hours from floor(t − D) + 1 h.
-        cuts = [floor_hour(t - hours * HOUR) + HOUR for _m, hours in windows]
-        lo = min(cuts)
-        ev.antecedent_hour = top
-        fresh = (lt.antecedent_hour is not None and floor_hour(lt.antecedent_hour) == top
-                 and lt.antecedent_index is not None)
-        if fresh:
-            ev.antecedent = lt.antecedent_index
+    spans: list[tuple[int, datetime, datetime, list[datetime]]] = []
+    hour_spans: dict[tuple[int, datetime], int] = {}  # (sensor, hour) → position of its antecedent span
+    window_spans: dict[tuple[int, datetime], int] = {}  # (sensor, hour) → position of its windows' span
+    cached: dict[tuple[int, datetime], float] = {}
+    for s, ev in rain:
+        top = floor_hour(ev.at)
+        key = (s.pk, top)
+        if key not in window_spans:  # every evaluation in the same hour shares the full hours of its windows
+            cuts = [top - (hours - 1) * HOUR for _m, hours in windows]  # = floor(t − D) + 1 h
+            window_spans[key] = len(spans)
+            spans.append((s.pk, min(cuts), top, cuts))
+        if key in hour_spans or key in cached:
+            continue
+        lt = latest[s.pk]
+        since = changed_since.get(s.pk)
+        if (lt.antecedent_hour is not None and floor_hour(lt.antecedent_hour) == top
+                and lt.antecedent_index is not None and (since is None or since >= top - 24 * HOUR)):
+            cached[key] = lt.antecedent_index
         else:
             # Day i (1 … n) is [end − 24h·i, end − 24h·(i − 1)) with end = top − 24 h.
             end = top - 24 * HOUR
-            cuts += [end - 24 * i * HOUR for i in range(0, days + 1)]
-            lo = min(lo, end - 24 * days * HOUR)
-        stale.append(not fresh)
-        spans.append((s.pk, lo, top, cuts))
-    n = len(windows)
-    for s, is_stale, sums in zip(sensors, stale, trailing_sums(spans, "hourly"), strict=True):
-        ev = out[s.pk]
-        for (metric, _hours), total in zip(windows, sums[:n], strict=True):
-            ev.metrics[metric] = round(total + edges.get((s.pk, metric), 0.0), 3)
-        if is_stale:
-            at = sums[n:]  # at[i] = Σ over [end − 24h·i, top]
-            blocks = [at[i] - at[i - 1] for i in range(1, days + 1)]
-            ev.antecedent = round(sum(k ** i * blocks[i - 1] for i in range(1, days + 1)), 3)
+            hour_spans[key] = len(spans)
+            spans.append((s.pk, end - 24 * days * HOUR, end - HOUR, [end - 24 * i * HOUR for i in range(days + 1)]))
+    sums = trailing_sums(spans, "hourly")
+    for i, (s, ev) in enumerate(rain):
+        tail = tails.get((s.pk, i), 0.0)
+        key = (s.pk, floor_hour(ev.at))
+        for (metric, _hours), total in zip(windows, sums[window_spans[key]], strict=True):
+            ev.metrics[metric] = round(total - tail + edges.get((s.pk, i, metric), 0.0), 3)
+        ev.antecedent_hour = key[1]
+        if key in cached:
+            ev.antecedent = cached[key]
+        else:
+            at = sums[hour_spans[key]]  # at[i] = Σ over [end − 24h·i, end − 1 h]
+            blocks = [at[j] - at[j - 1] for j in range(1, days + 1)]
+            ev.antecedent = round(sum(k ** j * blocks[j - 1] for j in range(1, days + 1)), 3)
             ev.antecedent_changed = True
         ev.soil = soil_state(ev.antecedent)
         ev.metrics[Metric.RAIN_EFFECTIVE] = round(ev.metrics[Metric.RAIN_24H] + (ev.antecedent or 0.0), 3)
@@ -131,52 +146,77 @@ _CURRENT = {SensorType.WATER_LEVEL: Metric.WATER_LEVEL, SensorType.GAS: Metric.G
             SensorType.WIND: Metric.WIND_SPEED}
 
 
-def compute_metrics(sensors: list[Sensor], latest: dict[int, SensorLatest]) -> dict[int, Evaluation]:
-    """The metrics of each sensor (that has a latest reading) at its latest observation time, with its stuck
-    verdict. However many sensors, this reads history in at most three queries (raw spans, hourly spans)."""
-    out: dict[int, Evaluation] = {}
+def compute_series(sensors: list[Sensor], latest: dict[int, SensorLatest],
+                   points: dict[int, list[Point]] | None = None,
+                   changed_since: dict[int, datetime] | None = None) -> dict[int, list[Evaluation]]:
+    """The metrics of each sensor at each of its `points` (observation times with their values, default: its
+    latest reading), in time order, with the stuck verdict at each. However many sensors and points, this reads
+    history in at most three queries (raw spans, hourly spans; SQLite: one per 1,000 spans), so a batch that
+    brings an hour of readings per sensor costs the same number of round trips as one reading per sensor.
+    `changed_since`: each sensor's oldest new reading, which makes a cached antecedent index it predates stale."""
+    out: dict[int, list[Evaluation]] = {}
     stuck_n = conf("SENSING_STUCK_READINGS")
-    rain: list[Sensor] = []
+    changed_since = changed_since or {}
+    rain: list[tuple[Sensor, Evaluation]] = []
     spans: list[Span] = []
-    uses: list[tuple[int, str, str]] = []  # per span: (sensor, "edge" | "before" | "stuck", metric)
+    uses: list[tuple[int, int, str, str]] = []  # per span: (sensor, point, "edge"|"tail"|"before"|"stuck", metric)
+    values: dict[tuple[int, int], float] = {}
     for s in sensors:
         lt = latest.get(s.pk)
         if lt is None:
             continue
-        t = lt.ts
-        ev = out[s.pk] = Evaluation(sensor_id=s.pk, at=t)
+        pts = sorted(points.get(s.pk) or []) if points is not None else [(lt.ts, lt.value)]
+        if not pts:
+            continue
+        evs = out[s.pk] = []
         kind = s.sensor_type
-        if kind == SensorType.RAINFALL:
-            rain.append(s)
-            for metric, hours in RAIN_WINDOWS.items():  # the partial hour at the start of each window
-                start = t - hours * HOUR
-                spans.append(Span(s.pk, start + TINY, floor_hour(start) + HOUR - TINY))
-                uses.append((s.pk, "edge", metric))
-        if kind in _CURRENT:
-            ev.metrics[_CURRENT[kind]] = lt.value
-        if kind in _BEFORE:
-            metric, back, slack = _BEFORE[kind]
-            spans.append(Span(s.pk, t - back - slack, t - back, newest=1))
-            uses.append((s.pk, "before", metric))
         n = stuck_n.get(kind)
-        if n:
-            lookback = timedelta(seconds=n * (s.interval_s or 300) * STUCK_LOOKBACK_FACTOR)
-            spans.append(Span(s.pk, t - lookback, t, newest=n))
-            uses.append((s.pk, "stuck", str(n)))
-    edges: dict[tuple[int, str], float] = {}
-    for (sid, use, metric), stats in zip(uses, span_stats(spans), strict=True):
-        ev = out[sid]
+        for t, value in pts:
+            ev = Evaluation(sensor_id=s.pk, at=t)
+            evs.append(ev)
+            if kind == SensorType.RAINFALL:
+                i = len(rain)
+                rain.append((s, ev))
+                top = floor_hour(t)
+                for metric, hours in RAIN_WINDOWS.items():  # the partial hour at the start of each window
+                    back = hours * HOUR
+                    spans.append(Span(s.pk, t - back + TINY, top - back + HOUR - TINY))
+                    uses.append((s.pk, i, "edge", metric))
+                spans.append(Span(s.pk, t + TINY, top + HOUR - TINY))  # later in t's own hour
+                uses.append((s.pk, i, "tail", ""))
+            if kind in _CURRENT:
+                ev.metrics[_CURRENT[kind]] = value
+            if kind in _BEFORE:
+                metric, back, slack = _BEFORE[kind]
+                values[(s.pk, id(ev))] = value
+                spans.append(Span(s.pk, t - back - slack, t - back, newest=1))
+                uses.append((s.pk, id(ev), "before", metric))
+            if n:
+                lookback = timedelta(seconds=n * (s.interval_s or 300) * STUCK_LOOKBACK_FACTOR)
+                spans.append(Span(s.pk, t - lookback, t, newest=n))
+                uses.append((s.pk, id(ev), "stuck", str(n)))
+    by_id = {id(ev): ev for evs in out.values() for ev in evs}
+    edges: dict[tuple[int, int, str], float] = {}
+    tails: dict[tuple[int, int], float] = {}
+    for (sid, ref, use, metric), stats in zip(uses, span_stats(spans), strict=True):
         if use == "edge":
-            edges[(sid, metric)] = stats.total
+            edges[(sid, ref, metric)] = stats.total
+        elif use == "tail":
+            tails[(sid, ref)] = stats.total
         elif use == "before":
             if stats.count:
-                ev.metrics[metric] = round(latest[sid].value - stats.maximum, 4)
+                by_id[ref].metrics[metric] = round(values[(sid, ref)] - stats.maximum, 4)
         else:
             n, differ = int(metric), stats.count > 0 and stats.minimum != stats.maximum
-            ev.stuck = (n, not differ) if stats.count == n or differ else None
+            by_id[ref].stuck = (n, not differ) if stats.count == n or differ else None
     if rain:
-        _rain_metrics(rain, latest, out, edges)
+        _rain_metrics(rain, latest, edges, tails, changed_since)
     return out
+
+
+def compute_metrics(sensors: list[Sensor], latest: dict[int, SensorLatest]) -> dict[int, Evaluation]:
+    """The metrics of each sensor (that has a latest reading) at its latest observation time."""
+    return {sid: evs[-1] for sid, evs in compute_series(sensors, latest).items()}
 
 
 # ---- thresholds ------------------------------------------------------------------------------------------------
@@ -226,15 +266,18 @@ class ThresholdBook:
 
 # ---- levels ----------------------------------------------------------------------------------------------------
 
+_LEVEL_NAMES = tuple(str(level.value) for level in LEVELS_ASCENDING)
+
+
 def level_for(value: float, values: dict, margin: float = 0.0, band: float | None = None
               ) -> tuple[str | None, float | None]:
     """The highest level whose threshold the value reaches, the threshold lowered by `band` (in the metric's
     unit) if given, else by margin × |threshold|."""
     best, best_thr = None, None
-    for level in LEVELS_ASCENDING:
-        thr = values.get(level.value)
+    for level in _LEVEL_NAMES:
+        thr = values.get(level)
         if thr is not None and value >= thr - (band if band is not None else margin * abs(thr)):
-            best, best_thr = level.value, thr
+            best, best_thr = level, thr
     return best, best_thr
 
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 __all__ = ["store_readings", "ensure_partitions", "partition_name", "create_readings_table",
            "drop_readings_table", "floor_hour", "day_of", "month_start", "StoredReading", "Span", "SpanStats", "span_stats",
-           "trailing_sums", "save_antecedents"]
+           "trailing_sums", "save_antecedents", "span_rows", "latest_times"]
 
 READINGS = "sensing_reading"
 HOURLY = "sensing_hourly"
@@ -37,7 +37,9 @@ _known_partitions: set[tuple[str, int, int]] = set()
 
 
 def floor_hour(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    return ts.replace(minute=0, second=0, microsecond=0)
 
 
 def _day_start_hour() -> int:
@@ -402,6 +404,55 @@ def span_stats(spans: list[Span], source: str = "readings") -> list[SpanStats]:
     for k, count, total, lo, hi in results:
         out[k] = SpanStats(count, float(total or 0.0), lo, hi)
     return out
+
+
+def span_rows(spans: list[Span], source: str = "readings") -> list[list[tuple[datetime, float]]]:
+    """The (ts, value) rows of each span, in time order, in one query whatever the number of spans (SQLite: one
+    per 1,000). Rule evaluation uses it to find the stored readings a late reading re-evaluates."""
+    if not spans:
+        return []
+    table, ts_col, value_col = _SOURCES[source]
+    body = (f"SELECT w.k, r.{ts_col}, r.{value_col} FROM w JOIN {table} r ON r.sensor_id = w.sid "
+            f"AND r.{ts_col} >= w.lo AND r.{ts_col} <= w.hi")
+    out: list[list[tuple[datetime, float]]] = [[] for _ in spans]
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("WITH w (k, sid, lo, hi) AS (SELECT * FROM unnest(%s::int[], %s::bigint[], "
+                        f"%s::timestamptz[], %s::timestamptz[])) {body}",
+                        [list(range(len(spans))), [s.sensor_id for s in spans], [s.lo for s in spans],
+                         [s.hi for s in spans]])
+            results = cur.fetchall()
+        else:
+            adapt = _ts_adapter()
+            results = []
+            for start in range(0, len(spans), _SQLITE_SPANS_PER_QUERY):
+                chunk = spans[start:start + _SQLITE_SPANS_PER_QUERY]
+                params = []
+                for k, s in enumerate(chunk, start=start):
+                    params += [k, s.sensor_id, adapt(s.lo.astimezone(UTC)), adapt(s.hi.astimezone(UTC))]
+                cur.execute(f"WITH w (k, sid, lo, hi) AS (VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))}) "
+                            f"{body}", params)
+                results.extend(cur.fetchall())
+    for k, ts, value in results:
+        if not isinstance(ts, datetime):  # SQLite may answer with the stored text
+            ts = datetime.fromisoformat(str(ts))
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=UTC)
+        out[k].append((ts.astimezone(UTC), float(value)))
+    for rows in out:
+        rows.sort()
+    return out
+
+
+def latest_times(sensor_ids: Iterable[int]) -> dict[int, datetime]:
+    """Each sensor's newest reading time (from the latest-value rows), read before a batch is stored: rule
+    evaluation tells the readings that continue a sensor's series from late ones by it."""
+    ids = sorted(set(sensor_ids))
+    if not ids:
+        return {}
+    from .models import SensorLatest
+
+    return dict(SensorLatest.objects.filter(pk__in=ids).values_list("pk", "ts"))
 
 
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)

@@ -5,7 +5,7 @@ its event (`sensing.alarm.opened`, `….escalated`, `….deescalated`, `….clea
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -21,8 +21,8 @@ from ..conf import conf
 from ..lifecycles import ALARM
 from ..models import Alarm, Sensor, SensorLatest, Station
 from ..parsing import ParsedReading
-from ..rules import Assessment, ThresholdBook, assess_sensor, compute_metrics
-from ..storage import save_antecedents
+from ..rules import Assessment, Point, ThresholdBook, assess_sensor, compute_series
+from ..storage import Span, floor_hour, save_antecedents, span_rows
 from .directory import _sensors, directory
 
 __all__ = ["evaluate_sensors", "check_no_data", "acknowledge_alarm", "acknowledge_station_alarms", "close_alarm",
@@ -53,17 +53,80 @@ def _open(sensor: Sensor, *, kind: str, rule: str, metric: str, level: str, valu
     return alarm
 
 
-def _apply(sensor: Sensor, a: Assessment, alarm: Alarm | None, metrics: dict, at: datetime,
-           now: datetime, quiet: dict[int, Alarm]) -> tuple[Alarm | None, bool]:
-    """One rule's assessment applied to its active alarm: open, escalate at once, hold, or de-escalate
-    (to the level still reached with the hysteresis margin) after N calm evaluations in a row. An alarm whose
-    level does not change is only put in `quiet`, for one bulk update per batch."""
+# What evaluation reads of the active alarms: their state, not their people's fields or related rows. An alarm is
+# locked and read in full only when it is about to change with an event (`_lock`), so a batch does not lock or
+# build every open alarm of the sensors it touches (in a storm, a thousand of them).
+STATE_FIELDS = ("pk", "kind", "rule", "metric", "sensor_id", "level", "peak_level", "status", "calm_evaluations",
+                "cleared_at")
+
+
+class _State:
+    """An active alarm's state as evaluation reads it (one tuple per alarm: no model instance, no lock)."""
+
+    __slots__ = (*STATE_FIELDS, "_locked")
+
+    def __init__(self, row):
+        for name, value in zip(STATE_FIELDS, row, strict=True):
+            setattr(self, name, value)
+        self._locked = False
+
+
+def _active_states(ids) -> dict[tuple[int, str], _State]:
+    rows = Alarm.objects.filter(sensor_id__in=ids, status__in=ACTIVE_STATUSES).order_by("pk").values_list(
+        *STATE_FIELDS)
+    return {(st.sensor_id, st.rule): st for st in map(_State, rows)}
+
+
+def _write_dirty(dirty: dict[int, Alarm | _State]) -> None:
+    """The calm counts and cleared marks that changed without an event, in one bulk update."""
+    if dirty:
+        Alarm.objects.bulk_update([Alarm(pk=a.pk, calm_evaluations=a.calm_evaluations, cleared_at=a.cleared_at)
+                                   for a in dirty.values()], DIRTY_FIELDS, batch_size=1000)
+
+
+def _lock(alarm: Alarm, dirty: dict[int, Alarm]) -> Alarm | None:
+    """The alarm locked (FOR UPDATE) and read in full, with the calm count this batch already gave it; None if it
+    was closed meanwhile."""
+    if getattr(alarm, "_locked", False):
+        return alarm
+    fresh = (Alarm.objects.select_for_update(of=("self",)).select_related("sensor", "station", "region")
+             .defer("region__boundary").get(pk=alarm.pk))
+    if fresh.status not in ACTIVE_STATUSES:
+        dirty.pop(alarm.pk, None)
+        return None
+    if alarm.pk in dirty:
+        fresh.calm_evaluations, fresh.cleared_at = alarm.calm_evaluations, alarm.cleared_at
+    fresh._locked = True
+    return fresh
+
+
+def _needs_lock(a: Assessment, alarm: Alarm, revisit: bool) -> bool:
+    """Whether this assessment changes the alarm with an event (escalation, de-escalation, clearing)."""
+    current = level_rank(alarm.level)
+    if a.level is not None and level_rank(a.level) > current:
+        return True
+    if revisit or (alarm.cleared_at is not None and a.calm_level is None) or level_rank(a.calm_level) >= current:
+        return False
+    return alarm.calm_evaluations + 1 >= conf("SENSING_DEESCALATE_AFTER")
+
+
+def _apply(sensor: Sensor, a: Assessment, alarm: Alarm | None, at: datetime, now: datetime,
+           dirty: dict[int, Alarm], *, revisit: bool = False) -> tuple[Alarm | None, bool]:
+    """One rule's assessment at one observation time applied to its active alarm: open, escalate at once, hold,
+    or de-escalate (to the level still reached with the hysteresis margin) after N calm evaluations in a row.
+
+    An alarm whose state does not change is not written at all: its value, threshold and data time are those of
+    its last change. One whose calm count or cleared mark changes without an event goes into `dirty`, written
+    with one bulk update per batch. A `revisit` (a time at or before the sensor's newest reading before this
+    batch, re-evaluated because a late reading changed its windows) may open or escalate an alarm, never calm
+    or clear one: those times were already counted, and counting them twice would de-escalate early."""
+    if alarm is not None and _needs_lock(a, alarm, revisit):
+        alarm = _lock(alarm, dirty)
     if alarm is None:
         if a.level is None:
             return None, False
         return _open(sensor, kind=AlarmKind.THRESHOLD, rule=a.rule, metric=a.metric, level=a.level, value=a.value,
                      threshold=a.threshold, at=at, now=now), True
-    changed = False
     current = level_rank(alarm.level)
     if a.level is not None and level_rank(a.level) > current:
         before = alarm.level
@@ -74,46 +137,54 @@ def _apply(sensor: Sensor, a: Assessment, alarm: Alarm | None, metrics: dict, at
             alarm.status = AlarmStatus.OPEN  # a higher level needs acknowledging again
         alarm.observed_at = at
         alarm.save()
+        dirty.pop(alarm.pk, None)
         _emit("escalated", alarm, from_level=before)
         return alarm, True
+    if revisit:
+        return alarm, False
+    if alarm.cleared_at is not None and a.calm_level is None:
+        return alarm, False  # still below every level: nothing more to count
     if level_rank(a.calm_level) >= current:
-        alarm.calm_evaluations = 0
-        alarm.cleared_at = None
-    else:
-        alarm.calm_evaluations += 1
-        if alarm.calm_evaluations >= conf("SENSING_DEESCALATE_AFTER"):
-            alarm.calm_evaluations = 0
-            if a.calm_level is not None:
-                before = alarm.level
-                alarm.level, alarm.metric = a.calm_level, a.calm_metric
-                alarm.value, alarm.threshold = a.calm_value, a.calm_threshold
-                alarm.last_level_change = now
-                alarm.observed_at = at
-                alarm.save()
-                _emit("deescalated", alarm, from_level=before)
-                return alarm, True
-            if alarm.cleared_at is None:
-                alarm.cleared_at = at
-                changed = True
-    alarm.value = metrics.get(alarm.metric, alarm.value)
-    alarm.observed_at = at
-    if changed:
+        if alarm.calm_evaluations or alarm.cleared_at is not None:
+            alarm.calm_evaluations, alarm.cleared_at = 0, None
+            dirty[alarm.pk] = alarm
+        return alarm, False
+    alarm.calm_evaluations += 1
+    if alarm.calm_evaluations < conf("SENSING_DEESCALATE_AFTER"):
+        dirty[alarm.pk] = alarm
+        return alarm, False
+    alarm.calm_evaluations = 0
+    if a.calm_level is not None:
+        before = alarm.level
+        alarm.level, alarm.metric = a.calm_level, a.calm_metric
+        alarm.value, alarm.threshold = a.calm_value, a.calm_threshold
+        alarm.last_level_change = now
+        alarm.observed_at = at
         alarm.save()
+        dirty.pop(alarm.pk, None)
+        _emit("deescalated", alarm, from_level=before)
+        return alarm, True
+    if alarm.cleared_at is None:
+        alarm.cleared_at = at
+        alarm.value, alarm.observed_at = a.value, at
+        alarm.save()
+        dirty.pop(alarm.pk, None)
         _emit("cleared", alarm)
-    else:
-        quiet[alarm.pk] = alarm  # saved with the batch's other quiet updates
-    return alarm, changed
+        return alarm, True
+    dirty[alarm.pk] = alarm  # the calm count went back to 0
+    return alarm, False
 
 
 def _fault(sensor: Sensor, rule: str, active: dict, *, value, threshold, at, now,
-           quiet: dict[int, Alarm] | None = None) -> bool:
+           dirty: dict[int, Alarm] | None = None) -> bool:
     alarm = active.get((sensor.pk, rule))
     if alarm is not None:
-        alarm.value, alarm.observed_at, alarm.cleared_at = value, at, None
-        if quiet is None:
-            alarm.save(update_fields=["value", "observed_at", "cleared_at"])
-        else:
-            quiet[alarm.pk] = alarm
+        if dirty is None:  # out of range, no data: the fault's value is the newest bad reading or gap
+            alarm.cleared_at = None
+            Alarm.objects.filter(pk=alarm.pk).update(value=value, observed_at=at, cleared_at=None)
+        elif alarm.cleared_at is not None:  # stuck again: only the cleared mark changes
+            alarm.cleared_at = None
+            dirty[alarm.pk] = alarm
         return False
     level = conf("SENSING_FAULT_LEVELS").get(rule, Level.BLUE)
     active[(sensor.pk, rule)] = _open(sensor, kind=AlarmKind.DEVICE_FAULT, rule=rule, metric=rule, level=level,
@@ -121,7 +192,11 @@ def _fault(sensor: Sensor, rule: str, active: dict, *, value, threshold, at, now
     return True
 
 
-def _clear_fault(alarm: Alarm | None, at) -> bool:
+def _clear_fault(alarm: Alarm | None, at, dirty: dict[int, Alarm]) -> bool:
+    if alarm is None or alarm.cleared_at is not None:
+        return False
+    light, alarm = alarm, _lock(alarm, dirty)
+    light.cleared_at = at
     if alarm is None or alarm.cleared_at is not None:
         return False
     alarm.cleared_at = at
@@ -130,7 +205,7 @@ def _clear_fault(alarm: Alarm | None, at) -> bool:
     return True
 
 
-QUIET_FIELDS = ["value", "observed_at", "calm_evaluations", "cleared_at"]
+DIRTY_FIELDS = ["calm_evaluations", "cleared_at"]
 
 
 def _refresh_alarm_levels(sensor_ids: Iterable[int], active: dict,
@@ -155,16 +230,53 @@ def _refresh_alarm_levels(sensor_ids: Iterable[int], active: dict,
         SensorLatest.objects.filter(pk__in=sids).update(alarm_level=level)
 
 
+def _points(sensors: list[Sensor], readings: dict[int, list[Point]], previous: dict[int, datetime]
+            ) -> dict[int, list[tuple[datetime, float, bool]]]:
+    """The observation times at which each sensor is evaluated, in time order, each with its value and whether it
+    is a revisit (at or before the sensor's newest reading before the batch). Every new reading is one, unless it
+    is older than that newest reading by more than SENSING_LATE_LOOKBACK_HOURS (stored, never evaluated). A late
+    reading within the look-back also re-evaluates every stored reading of its sensor from it up to that newest
+    reading: the windows it changed. Those are read in one query for the whole batch."""
+    lookback = timedelta(hours=conf("SENSING_LATE_LOOKBACK_HOURS"))
+    out: dict[int, dict[datetime, tuple[float, bool]]] = {}
+    late: list[Span] = []
+    for s in sensors:
+        prev = previous.get(s.pk)
+        pts = out[s.pk] = {}
+        oldest = None
+        for ts, value in readings.get(s.pk, ()):
+            if prev is None or ts > prev:
+                pts[ts] = (value, False)
+            elif ts >= prev - lookback:
+                pts[ts] = (value, True)
+                oldest = ts if oldest is None or ts < oldest else oldest
+        if oldest is not None:
+            late.append(Span(s.pk, oldest, prev))
+    for span, rows in zip(late, span_rows(late), strict=True):
+        pts = out[span.sensor_id]
+        for ts, value in rows:
+            pts.setdefault(ts, (value, True))
+    return {sid: [(ts, v, r) for ts, (v, r) in sorted(pts.items())] for sid, pts in out.items()}
+
+
 def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
                      out_of_range: list[tuple[Sensor, ParsedReading]] = (),
-                     sensors: dict[int, Sensor] | None = None) -> int:
-    """Evaluate every rule of these sensors at their latest reading and apply the results to their alarms;
-    open out-of-range device faults. Returns the number of alarm changes (opened, level changed, cleared).
+                     sensors: dict[int, Sensor] | None = None,
+                     readings: dict[int, list[Point]] | None = None,
+                     previous: dict[int, datetime] | None = None) -> int:
+    """Evaluate every rule of these sensors and apply the results to their alarms; open out-of-range device
+    faults. Returns the number of alarm changes (opened, level changed, cleared).
 
-    Set-based: the number of queries does not grow with the number of sensors (history through
-    `rules.compute_metrics`, one bulk update for antecedent indexes and one for alarms whose level holds);
-    only alarms that open or change level are written one by one, with their events. `sensors` may hold the
-    sensors already read in this transaction (by ingest's checks), to save reading them again."""
+    With `readings` (each sensor's new (ts, value) readings of the batch) and `previous` (each sensor's newest
+    reading time before the batch), rules are evaluated at every new reading's own time, in time order per
+    sensor, whatever the batch's shape or arrival order; a late reading re-evaluates the stored readings after it
+    within the look-back (`_points`). Without them, at each sensor's latest reading only.
+
+    Set-based: the number of queries grows neither with the number of sensors nor with the readings per sensor
+    (history through `rules.compute_series`, one bulk update for antecedent indexes and one for alarms whose calm
+    count changed). Alarms whose state holds are not written; only alarms that open or change level are written
+    one by one, with their events. `sensors` may hold the sensors already read in this transaction (by ingest's
+    checks), to save reading them again."""
     now = now or timezone.now()
     evaluated = set(sensor_ids)
     ids = evaluated | {s.pk for s, _p in out_of_range}
@@ -172,53 +284,67 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         return 0
     if not transaction.get_connection().in_atomic_block:
         with transaction.atomic():
-            return evaluate_sensors(evaluated, now=now, out_of_range=out_of_range, sensors=sensors)
+            return evaluate_sensors(evaluated, now=now, out_of_range=out_of_range, sensors=sensors,
+                                    readings=readings, previous=previous)
     known = sensors or {}
     missing = [sid for sid in evaluated if sid not in known]
     if missing:
         known = {**known, **{s.pk: s for s in _sensors().filter(pk__in=missing)}}
     sensors = [known[sid] for sid in sorted(evaluated) if sid in known]  # a fixed order: alarms lock in it
     latest = SensorLatest.objects.in_bulk([s.pk for s in sensors])
-    evaluations = compute_metrics(sensors, latest)
+    revisits: dict[int, set[datetime]] = {}
+    changed_since: dict[int, datetime] = {}
+    if readings is None:
+        evaluations = compute_series(sensors, latest)
+    else:
+        previous = previous or {}
+        points = _points(sensors, readings, previous)
+        for sid, rows in readings.items():
+            if rows:
+                changed_since[sid] = min(ts for ts, _v in rows)
+        revisits = {sid: {ts for ts, _v, r in pts if r} for sid, pts in points.items()}
+        evaluations = compute_series(sensors, latest, {sid: [(ts, v) for ts, v, _r in pts]
+                                                      for sid, pts in points.items()}, changed_since)
     book = ThresholdBook(sensors, directory.thresholds())
-    active = {(a.sensor_id, a.rule): a for a in Alarm.objects.select_for_update(of=("self",)).filter(
-        sensor_id__in=ids, status__in=ACTIVE_STATUSES).select_related("sensor", "station", "region")
-        .defer("region__boundary").order_by("pk")}  # locked in id order, like every batch of alarms
+    active = _active_states(ids)  # state only; locked and read in full one by one when they change (`_lock`)
     rules_of: dict[int, set[str]] = {}
     for (sid, rule), a in active.items():
         if a.kind == AlarmKind.THRESHOLD:
             rules_of.setdefault(sid, set()).add(rule)
     changes = 0
-    quiet: dict[int, Alarm] = {}
-    antecedents: list[SensorLatest] = []
+    dirty: dict[int, Alarm] = {}
+    antecedents: dict[int, tuple[float, datetime]] = {}
     for s in sensors:
-        ev = evaluations.get(s.pk)
-        if ev is None:
-            continue
-        if ev.antecedent_changed:
-            lt = latest[s.pk]
-            lt.antecedent_index, lt.antecedent_hour = ev.antecedent, ev.antecedent_hour
-            antecedents.append(lt)
-        for a in assess_sensor(s, ev, book, rules_of.get(s.pk, frozenset())):
-            alarm, changed = _apply(s, a, active.get((s.pk, a.rule)), ev.metrics, ev.at, now, quiet)
-            if alarm is not None:
-                active[(s.pk, a.rule)] = alarm
-            changes += changed
-        if ev.stuck is not None:
-            n, same = ev.stuck
-            if same:
-                changes += _fault(s, Rule.STUCK, active, value=n, threshold=n, at=ev.at, now=now, quiet=quiet)
-            else:
-                changes += _clear_fault(active.get((s.pk, Rule.STUCK)), ev.at)
-        changes += _clear_fault(active.get((s.pk, Rule.NO_DATA)), ev.at)
-        changes += _clear_fault(active.get((s.pk, Rule.OUT_OF_RANGE)), ev.at)
+        lt = latest.get(s.pk)
+        again = revisits.get(s.pk, ())
+        for ev in evaluations.get(s.pk, ()):
+            if ev.antecedent_changed and lt is not None and ev.antecedent_hour == floor_hour(lt.ts):
+                antecedents[s.pk] = (ev.antecedent, ev.antecedent_hour)
+            revisit = ev.at in again
+            for a in assess_sensor(s, ev, book, rules_of.get(s.pk, frozenset())):
+                alarm, changed = _apply(s, a, active.get((s.pk, a.rule)), ev.at, now, dirty, revisit=revisit)
+                if alarm is not None:
+                    active[(s.pk, a.rule)] = alarm
+                    rules_of.setdefault(s.pk, set()).add(a.rule)
+                else:
+                    active.pop((s.pk, a.rule), None)  # none, or closed by a person meanwhile
+                changes += changed
+            if revisit:
+                continue  # device faults follow the sensor's newest data only
+            if ev.stuck is not None:
+                n, same = ev.stuck
+                if same:
+                    changes += _fault(s, Rule.STUCK, active, value=n, threshold=n, at=ev.at, now=now, dirty=dirty)
+                else:
+                    changes += _clear_fault(active.get((s.pk, Rule.STUCK)), ev.at, dirty)
+            changes += _clear_fault(active.get((s.pk, Rule.NO_DATA)), ev.at, dirty)
+            changes += _clear_fault(active.get((s.pk, Rule.OUT_OF_RANGE)), ev.at, dirty)
     for s, p in out_of_range:
         bound = s.valid_max if s.valid_max is not None and p.value > s.valid_max else s.valid_min
         changes += _fault(s, Rule.OUT_OF_RANGE, active, value=p.value, threshold=bound, at=p.ts, now=now)
     if antecedents:
-        save_antecedents([(lt.pk, lt.antecedent_index, lt.antecedent_hour) for lt in antecedents])
-    if quiet:
-        Alarm.objects.bulk_update(list(quiet.values()), QUIET_FIELDS, batch_size=1000)
+        save_antecedents([(sid, a, h) for sid, (a, h) in antecedents.items()])
+    _write_dirty(dirty)
     _refresh_alarm_levels(ids, active, latest)
     return changes
 

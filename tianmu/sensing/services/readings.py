@@ -21,7 +21,7 @@ from tianmu.core.scope import can
 from ..conf import conf
 from ..models import Sensor
 from ..parsing import ParsedReading, Rejection, latest_allowed, parse_item, parse_message, sanitize_text
-from ..storage import store_readings
+from ..storage import latest_times, store_readings
 from .alarms import evaluate_sensors
 from .directory import directory
 
@@ -118,11 +118,17 @@ def _store(accepted: list[tuple[Sensor, ParsedReading]], received_at: datetime) 
 
 
 def _evaluate_guarded(sensor_ids: set[int], now: datetime, faults: list[tuple[Sensor, ParsedReading]],
-                      sensors: dict[int, Sensor] | None = None) -> int:
-    """Evaluate rules in a savepoint: a bug in a rule is logged as a dead letter, never blocks storage."""
+                      sensors: dict[int, Sensor] | None = None, new: list | None = None,
+                      previous: dict | None = None) -> int:
+    """Evaluate rules in a savepoint at every new reading's time: a bug in a rule is logged as a dead letter,
+    never blocks storage."""
+    readings: dict[int, list] = {}
+    for sid, ts, value in new or ():
+        readings.setdefault(sid, []).append((ts, value))
     try:
         with transaction.atomic():
-            return evaluate_sensors(sensor_ids, now=now, out_of_range=faults, sensors=sensors)
+            return evaluate_sensors(sensor_ids, now=now, out_of_range=faults, sensors=sensors, readings=readings,
+                                    previous=previous or {})
     except Exception as exc:  # noqa: BLE001 - readings must still be stored and acknowledged
         logger.exception("rule evaluation failed for sensors %s", sorted(sensor_ids)[:20])
         DeadLetter.objects.create(source="rules", key=f"sensors:{len(sensor_ids)}",
@@ -166,12 +172,14 @@ def ingest_messages(messages: Iterable[tuple], *, prefix: str | None = None,
         checked = _check(parsed)
         letters.extend((DeadLetter(source="mqtt", key=sanitize_text(origin[pos][0], 200), payload=r.payload,
                                    reason=r.reason(), created_at=now), origin[pos][1]) for pos, r in checked.rejected)
+        previous = latest_times(s.pk for s, _p in checked.accepted)
         new = _store(checked.accepted, now)
         kept = _without_redelivered(letters)
         DeadLetter.objects.bulk_create(kept, batch_size=500)
         touched = {sid for sid, _ts, _v in new}
         if touched or checked.out_of_range:
-            outcome.alarm_changes = _evaluate_guarded(touched, now, checked.out_of_range, checked.sensors)
+            outcome.alarm_changes = _evaluate_guarded(touched, now, checked.out_of_range, checked.sensors, new,
+                                                      previous)
     outcome.readings = len(checked.accepted)
     outcome.stored = len(new)
     outcome.duplicates = len(checked.accepted) - len(new)
@@ -198,10 +206,11 @@ def submit_readings(actor, items, *, now: datetime | None = None) -> dict:
     with transaction.atomic():
         checked = _check(parsed, actor=actor)
         errors.extend(r for _pos, r in checked.rejected)
+        previous = latest_times(s.pk for s, _p in checked.accepted)
         new = _store(checked.accepted, now)
         touched = {sid for sid, _ts, _v in new}
         if touched or checked.out_of_range:
-            _evaluate_guarded(touched, now, checked.out_of_range, checked.sensors)
+            _evaluate_guarded(touched, now, checked.out_of_range, checked.sensors, new, previous)
     out = []
     for r in sorted(errors, key=lambda r: r.index or 0):
         text = bilingual(r.message)

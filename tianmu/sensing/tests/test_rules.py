@@ -206,7 +206,7 @@ def test_a_broken_rule_is_recorded_and_readings_are_still_stored(net, t0, monkey
     def boom(*args, **kwargs):
         raise ZeroDivisionError("rule bug")
 
-    monkeypatch.setattr(alarms, "compute_metrics", boom)
+    monkeypatch.setattr(alarms, "compute_series", boom)
     outcome = send(net["rain_a"], (t0, 1.0))
     assert outcome.stored == 1
     assert DeadLetter.objects.get(source="rules").reason.startswith("rule_error")
