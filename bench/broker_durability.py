@@ -11,8 +11,9 @@ configuration shipped before (deploy/mosquitto/tianmu.conf: persistence true, au
 * `mosquitto-every-change` — the same with `autosave_on_changes true` + `autosave_interval 1` (the whole
                              in-memory database is rewritten to disk after every change);
 * `nats-jetstream`         — nats-server with JetStream and its MQTT listener (deploy/nats/tianmu.conf);
-* `rabbitmq-quorum`        — a private RabbitMQ node with rabbitmq_mqtt, `mqtt.durable_queue_type = quorum`,
-                             `mqtt.prefetch = 1000` (deploy/rabbitmq/rabbitmq.conf).
+* `rabbitmq-classic`       — a private RabbitMQ node with rabbitmq_mqtt, durable classic session queues,
+                             `mqtt.prefetch = 1000` (deploy/rabbitmq/rabbitmq.conf);
+* `rabbitmq-quorum`        — the same with `mqtt.durable_queue_type = quorum`.
 
 Phases per set-up (the subscriber stands in for `tianmu ingest`: clean_session=False, fixed client id, QoS 1):
 
@@ -26,6 +27,11 @@ Phases per set-up (the subscriber stands in for `tianmu ingest`: clean_session=F
 4. crash: the subscriber away, `--crash` messages published and PUBACKed, the broker killed with SIGKILL right
    after the last PUBACK and restarted on the same data directory; the subscriber then reconnects and drains
    its session until it has everything or nothing new came for `--stall` s. Lost = published − distinct received.
+
+5. with `--ingest`: the real `tianmu ingest` worker behind each broker (except mosquitto-every-change, whose
+   publishing alone is too slow), measured by bench/sensing_mqtt.py's own phases (imported, not changed):
+   sustained readings/s stored from `--ingest-messages` messages, and publish → alarm p50/p99 at 2,000
+   messages/s for `--ingest-seconds` s, on a fresh PostgreSQL bench database (`--db-url`, dropped at the end).
 
 Prints a table (ratios to mosquitto-60s) and writes bench/results/<time>-broker-durability.json. The machine is
 shared: only ratios within one run compare.
@@ -55,7 +61,7 @@ from sensing_common import BenchError, git_rev, loadavg, log, machine_info, perc
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
-SETUPS = ("mosquitto-60s", "mosquitto-every-change", "nats-jetstream", "rabbitmq-quorum")
+SETUPS = ("mosquitto-60s", "mosquitto-every-change", "nats-jetstream", "rabbitmq-classic", "rabbitmq-quorum")
 BASELINE = "mosquitto-60s"
 OLD_MOSQUITTO = """persistence true
 autosave_interval 60
@@ -124,6 +130,9 @@ class Broker:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+            deadline = time.monotonic() + 30  # the group's other processes (the Erlang VM) die a little later
+            while port_open(self.port) and time.monotonic() < deadline:
+                time.sleep(0.05)
         if self._log:
             self._log.close()
             self._log = None
@@ -170,37 +179,43 @@ class Nats(Broker):
 
 
 class Rabbit(Broker):
+    """A private RabbitMQ node: deploy/rabbitmq/rabbitmq.conf's mqtt settings with quorum session queues."""
+
     name = "rabbitmq-quorum"
+    queue_type = "quorum"
     boot_timeout = 120.0
 
     def __init__(self, work: Path):
         super().__init__(work)
         self.node = f"tianmu{self.port}@localhost"
+        self.amqp, self.dist = free_port(), free_port()
 
     def command(self):
         shipped = deploy_lines(DEPLOY / "rabbitmq" / "rabbitmq.conf",
-                               lambda s: s.startswith(("mqtt.prefetch", "mqtt.durable_queue_type",
-                                                       "mqtt.subscription_ttl")))
+                               lambda s: s.startswith(("mqtt.prefetch", "mqtt.subscription_ttl")))
         (self.dir / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{getattr(self, 'amqp', None) or self._ports()}\n"
+            f"listeners.tcp.1 = 127.0.0.1:{self.amqp}\n"
             f"mqtt.listeners.tcp.1 = 127.0.0.1:{self.port}\nmqtt.allow_anonymous = true\n"
-            "loopback_users = none\n" + shipped)
+            f"loopback_users = none\nmqtt.durable_queue_type = {self.queue_type}\n" + shipped)
         (self.dir / "enabled_plugins").write_text("[rabbitmq_mqtt].\n")
         env = {**os.environ, "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_PORT": str(self.amqp),
                "RABBITMQ_DIST_PORT": str(self.dist), "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
                "RABBITMQ_LOG_BASE": str(self.dir / "log"), "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
                "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
-               "RABBITMQ_PID_FILE": str(self.dir / "rabbit.pid"), "ERL_EPMD_ADDRESS": "127.0.0.1"}
-        env["ERL_CRASH_DUMP"] = str(self.dir / "erl_crash.dump")
+               "RABBITMQ_PID_FILE": str(self.dir / "rabbit.pid"), "ERL_EPMD_ADDRESS": "127.0.0.1",
+               "ERL_CRASH_DUMP": str(self.dir / "erl_crash.dump")}
         # The node itself, as the current user (Debian's /usr/sbin/rabbitmq-server switches to `rabbitmq`).
         return ["/usr/lib/rabbitmq/bin/rabbitmq-server"], env
 
-    def _ports(self) -> int:
-        self.amqp, self.dist = free_port(), free_port()
-        return self.amqp
+
+class RabbitClassic(Rabbit):
+    """The same with durable classic session queues: what deploy/rabbitmq/rabbitmq.conf ships."""
+
+    name = "rabbitmq-classic"
+    queue_type = "classic"
 
 
-BROKERS = {cls.name: cls for cls in (MosquittoBaseline, MosquittoEveryChange, Nats, Rabbit)}
+BROKERS = {cls.name: cls for cls in (MosquittoBaseline, MosquittoEveryChange, Nats, Rabbit, RabbitClassic)}
 
 
 # ------------------------------------------------------------------------------------------------ clients
@@ -349,7 +364,12 @@ def bench_setup(name: str, work: Path, args) -> dict:
         pub = publish(broker.port, prefix, args.crash, cap=max(args.cap, 120), tag="cr")
         broker.kill()
         restart = broker.start()
-        crash.connect(timeout=60)
+        try:
+            crash.connect(timeout=120)
+        except BenchError as exc:
+            out["crash"] = {"acked": pub["acked"], "error": f"after the restart: {exc}"}
+            log(f"  {out['crash']}")
+            return out
         while len(crash.seen) < pub["acked"] and time.monotonic() - crash.last < args.stall:
             time.sleep(0.05)
         crash.disconnect()
@@ -371,8 +391,50 @@ def parse_args(argv=None):
     p.add_argument("--seconds", type=float, default=10.0, help="duration of the latency phase")
     p.add_argument("--crash", type=int, default=3000, help="messages queued before the broker is killed")
     p.add_argument("--stall", type=float, default=10.0, help="drain ends after this long without a message")
+    p.add_argument("--ingest", action="store_true", help="also run the real ingest worker behind each broker")
+    p.add_argument("--ingest-messages", type=int, default=30000)
+    p.add_argument("--ingest-seconds", type=float, default=20.0)
+    p.add_argument("--db-url", default="postgresql://postgres@127.0.0.1:5432/tianmu_bench_broker_durability")
     p.add_argument("--out", type=Path, default=None)
     return p.parse_args(argv)
+
+
+def ingest_phase(names: list[str], work: Path, args) -> dict:
+    """bench/sensing_mqtt.py's throughput and latency phases (the real worker, PostgreSQL) per broker."""
+    import sensing_mqtt as sm
+    from sensing_common import check_loopback, drop_db, migrate, seed_fleet, setup_django
+
+    check_loopback(args.db_url)
+    ns = argparse.Namespace(db_url=args.db_url, messages=args.ingest_messages, latency_rate=2000.0,
+                            latency_seconds=args.ingest_seconds, trigger_every=100, drain_seconds=120.0,
+                            py_spy=False, py_spy_seconds=10, env=[], experiment=None)
+    names = [n for n in names if n not in ("mosquitto-every-change", "rabbitmq-quorum")]
+    out = {}
+    try:
+        log("ingest: migrating a fresh bench database")
+        migrate(args.db_url, work)
+        setup_django(args.db_url, work)
+        seeded = seed_fleet(extra_gas=int(2000 * args.ingest_seconds) // 100 * len(names) + 10)
+        fleet = [[code, st, t] for _pk, code, st, t in seeded["sensors"] if not code.startswith("GT-")]
+        triggers = [[code, st] for _pk, code, st, _t in seeded["sensors"] if code.startswith("GT-")]
+        from django.db import connections
+
+        connections.close_all()
+        db = sm.Db(args.db_url)
+        for name in names:
+            broker = BROKERS[name](work / "ingest")
+            try:
+                broker.start()
+                r = sm.bench_broker(name, "127.0.0.1", broker.port, ns, fleet, triggers, db, work)
+                out[name] = {"throughput": r["throughput"], "latency": r["latency"]}
+            except BenchError as exc:
+                out[name] = {"error": str(exc)}
+            finally:
+                broker.stop()
+        db.close()
+    finally:
+        drop_db(args.db_url)
+    return out
 
 
 def ratio(x, base):
@@ -389,7 +451,7 @@ def main(argv=None) -> int:
     if BASELINE not in names:
         names.insert(0, BASELINE)
     work = Path(tempfile.mkdtemp(prefix="tianmu-broker-bench-"))
-    results = []
+    results, ingest = [], {}
     try:
         for name in names:
             try:
@@ -397,6 +459,8 @@ def main(argv=None) -> int:
             except BenchError as exc:
                 log(f"{name}: {exc}")
                 results.append({"setup": name, "error": str(exc)})
+        if args.ingest:
+            ingest = ingest_phase(names, work, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     base = next((r for r in results if r["setup"] == BASELINE and "error" not in r), None)
@@ -418,8 +482,22 @@ def main(argv=None) -> int:
               f"{lat['p50_ms']:>7} {lat['p99_ms']:>7} {r['ratios']['p99']:>6} "
               f"{cr['lost']:>5} of {cr['acked']}")
     print("* capped: the phase hit --cap before every message was acknowledged (the rate is what it reached)")
+    if ingest:
+        bi = ingest.get(BASELINE, {})
+        print()
+        print(f"{'ingest worker behind':24} {'sustained/s':>11} {'×':>6} {'lost':>6} {'alarm p50 ms':>12} "
+              f"{'p99 ms':>8} {'p99 ×':>6}")
+        for name, r in ingest.items():
+            if "error" in r:
+                print(f"{name:24} error: {r['error']}")
+                continue
+            tp, lat = r["throughput"], r["latency"]["seen"]
+            r["ratios"] = {"sustained": ratio(tp["sustained_rate"], bi.get("throughput", {}).get("sustained_rate")),
+                           "p99": ratio(lat["p99_ms"], bi.get("latency", {}).get("seen", {}).get("p99_ms"))}
+            print(f"{name:24} {tp['sustained_rate']:>11,.0f} {r['ratios']['sustained']!s:>6} {tp['lost']:>6} "
+                  f"{lat['p50_ms'] or 0:>12,.0f} {lat['p99_ms'] or 0:>8,.0f} {r['ratios']['p99']!s:>6}")
     result = {"bench": "broker_durability", "git": git_rev(), "machine": machine_info(), "load": loadavg(),
-              "args": {k: str(v) for k, v in vars(args).items()}, "results": results}
+              "args": {k: str(v) for k, v in vars(args).items()}, "results": results, "ingest": ingest}
     path = save_result("broker-durability", result, started, args.out)
     log(f"wrote {path}")
     return 0
