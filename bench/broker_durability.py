@@ -30,8 +30,8 @@ Phases per set-up (the subscriber stands in for `tianmu ingest`: clean_session=F
 
 5. with `--ingest`: the real `tianmu ingest` worker behind each broker (except mosquitto-every-change, whose
    publishing alone is too slow), measured by bench/sensing_mqtt.py's own phases (imported, not changed):
-   sustained readings/s stored from `--ingest-messages` messages, and publish → alarm p50/p99 at 2,000
-   messages/s for `--ingest-seconds` s, on a fresh PostgreSQL bench database (`--db-url`, dropped at the end).
+   sustained readings/s stored from `--ingest-messages` messages, and publish → alarm p50/p99 at
+   `--ingest-rate` (2,000) messages/s for `--ingest-seconds` s, on a fresh PostgreSQL bench database (`--db-url`, dropped at the end).
 
 Prints a table (ratios to mosquitto-60s) and writes bench/results/<time>-broker-durability.json. The machine is
 shared: only ratios within one run compare.
@@ -394,6 +394,7 @@ def parse_args(argv=None):
     p.add_argument("--ingest", action="store_true", help="also run the real ingest worker behind each broker")
     p.add_argument("--ingest-messages", type=int, default=30000)
     p.add_argument("--ingest-seconds", type=float, default=20.0)
+    p.add_argument("--ingest-rate", type=float, default=2000.0, help="offered rate of the ingest latency phase")
     p.add_argument("--db-url", default="postgresql://postgres@127.0.0.1:5432/tianmu_bench_broker_durability")
     p.add_argument("--out", type=Path, default=None)
     return p.parse_args(argv)
@@ -405,7 +406,7 @@ def ingest_phase(names: list[str], work: Path, args) -> dict:
     from sensing_common import check_loopback, drop_db, migrate, seed_fleet, setup_django
 
     check_loopback(args.db_url)
-    ns = argparse.Namespace(db_url=args.db_url, messages=args.ingest_messages, latency_rate=2000.0,
+    ns = argparse.Namespace(db_url=args.db_url, messages=args.ingest_messages, latency_rate=args.ingest_rate,
                             latency_seconds=args.ingest_seconds, trigger_every=100, drain_seconds=120.0,
                             py_spy=False, py_spy_seconds=10, env=[], experiment=None)
     names = [n for n in names if n not in ("mosquitto-every-change", "rabbitmq-quorum")]
@@ -414,7 +415,7 @@ def ingest_phase(names: list[str], work: Path, args) -> dict:
         log("ingest: migrating a fresh bench database")
         migrate(args.db_url, work)
         setup_django(args.db_url, work)
-        seeded = seed_fleet(extra_gas=int(2000 * args.ingest_seconds) // 100 * len(names) + 10)
+        seeded = seed_fleet(extra_gas=int(args.ingest_rate * args.ingest_seconds) // 100 * len(names) + 10)
         fleet = [[code, st, t] for _pk, code, st, t in seeded["sensors"] if not code.startswith("GT-")]
         triggers = [[code, st] for _pk, code, st, _t in seeded["sensors"] if code.startswith("GT-")]
         from django.db import connections
@@ -480,7 +481,7 @@ def main(argv=None) -> int:
         print(f"{r['setup']:24} {on['msgs_per_s']:>9} {r['ratios']['online']:>6} {on['delivered_per_s']:>8} "
               f"{bl['msgs_per_s']:>9}{'*' if bl['capped'] else ' '}{r['ratios']['backlog']:>5} "
               f"{lat['p50_ms']:>7} {lat['p99_ms']:>7} {r['ratios']['p99']:>6} "
-              f"{cr['lost']:>5} of {cr['acked']}")
+              + (f"{cr['lost']:>5} of {cr['acked']}" if "lost" in cr else f"  {cr.get('error', '?')}"))
     print("* capped: the phase hit --cap before every message was acknowledged (the rate is what it reached)")
     if ingest:
         bi = ingest.get(BASELINE, {})
