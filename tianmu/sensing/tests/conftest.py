@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -74,3 +79,70 @@ def net(world):
         "rain_b": make_sensor(admin, rain_b, "RG-B", valid_min=0, valid_max=200),
         "stations": {"rain_a": rain_a, "level_a": level_a, "rain_b": rain_b},
     }
+
+
+def service_missing(message: str) -> None:
+    """Skip on a developer's machine, fail in CI (CI=true): CI cannot pass by skipping."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{message} (CI runs every broker test; .ci/run installs it)", pytrace=False)
+    pytest.skip(message)
+
+
+class PrivateNats:
+    """A nats-server of the test's own (JetStream + MQTT on a free loopback port, data in a temporary directory),
+    configured like deploy/nats/tianmu.conf, which the test can kill with SIGKILL and start again on the same data.
+    Never the machine's shared brokers."""
+
+    def __init__(self, exe: str, workdir: Path):
+        self.exe, self.dir = exe, workdir
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        mqtt_block = _deploy_nats_mqtt_settings()
+        (self.dir / "nats.conf").write_text(
+            f"server_name: tianmu-test-{self.port}\nlisten: 127.0.0.1:-1\n"
+            f'jetstream {{\n  store_dir: "{self.dir / "js"}"\n}}\n'
+            f"mqtt {{\n  listen: 127.0.0.1:{self.port}\n{mqtt_block}}}\n")
+        self.proc = None
+
+    def start(self, timeout: float = 30) -> None:
+        log = open(self.dir / "nats.log", "ab")  # noqa: SIM115 - the child keeps it; closed with the process
+        self.proc = subprocess.Popen([self.exe, "-c", str(self.dir / "nats.conf")], stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout  # bounded poll: the broker's boot, not a timing assertion
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.kill()
+                    pytest.fail(f"the private nats-server did not start: {(self.dir / 'nats.log').read_text()[-2000:]}")
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL, like `kill -9`: no shutdown, no flush of anything the broker still holds in memory."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+
+def _deploy_nats_mqtt_settings() -> str:
+    """The durability and capacity lines of deploy/nats/tianmu.conf's mqtt block (not its listener)."""
+    conf = Path(__file__).resolve().parents[3] / "deploy" / "nats" / "tianmu.conf"
+    return "".join(f"  {line.strip()}\n" for line in conf.read_text().splitlines()
+                   if line.strip().startswith(("max_ack_pending", "ack_wait")))
+
+
+@pytest.fixture
+def private_nats(tmp_path):
+    """A private, killable NATS JetStream MQTT broker; fails in CI when nats-server is not installed."""
+    exe = shutil.which("nats-server") or next((p for p in ("/usr/sbin/nats-server",) if os.path.exists(p)), None)
+    if exe is None:
+        service_missing("nats-server is not installed (Debian package `nats-server`)")
+    broker = PrivateNats(exe, tmp_path)
+    broker.start()
+    yield broker
+    broker.kill()
