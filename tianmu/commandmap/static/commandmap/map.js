@@ -32,6 +32,25 @@
     return node;
   }
 
+  // ECharts renders its tooltip as HTML: give it nodes whose text is set (category names are towns and types).
+  function chartTooltip(params) {
+    var list = Array.isArray(params) ? params : [params];
+    var box = el("div", {className: "cmap-chart-tip"});
+    if (list.length) {
+      box.appendChild(el("div", null, list[0].axisValueLabel !== undefined ? list[0].axisValueLabel : list[0].name));
+    }
+    list.forEach(function (p) {
+      var line = el("div");
+      var dot = el("i", {className: "dot"});
+      dot.style.background = safeColor(typeof p.color === "string" ? p.color : "");
+      line.appendChild(dot);
+      line.appendChild(el("span", null, p.seriesName || ""));
+      line.appendChild(el("b", null, " " + fmt(p.value)));
+      box.appendChild(line);
+    });
+    return box;
+  }
+
   function safeColor(c) {
     return /^#[0-9a-fA-F]{3,8}$/.test(c || "") ? c : "#1565c0";
   }
@@ -131,7 +150,7 @@
       return {color: "#0d3b66", weight: 1.5, opacity: 0.8, fillColor: fill, fillOpacity: cfg.tileUrl ? 0.25 : 0.85};
     },
     onEachFeature: function (f, layer) {
-      layer.bindTooltip(String((f.properties && f.properties.name) || ""), {
+      layer.bindTooltip(el("span", null, (f.properties && f.properties.name) || ""), {
         permanent: true, direction: "center", className: "cmap-label town", interactive: false,
       });
     },
@@ -143,7 +162,7 @@
       return {color: "#4f6d8c", weight: 0.7, opacity: 0.8, dashArray: "3 3", fill: false};
     },
     onEachFeature: function (f, layer) {
-      layer.bindTooltip(String((f.properties && f.properties.name) || ""), {
+      layer.bindTooltip(el("span", null, (f.properties && f.properties.name) || ""), {
         permanent: true, direction: "center", className: "cmap-label village", interactive: false,
       });
     },
@@ -231,7 +250,7 @@
       var n = cluster.getChildCount();
       var size = n < 10 ? 30 : n < 100 ? 36 : n < 1000 ? 42 : 48;
       return L.divIcon({
-        html: '<span style="background:' + color + '">' + n + "</span>",
+        html: '<span style="background:' + safeColor(color) + '">' + Number(n) + "</span>",
         className: "cmap-cluster",
         iconSize: L.point(size, size),
       });
@@ -564,7 +583,7 @@
     chart.setOption({
       animationDuration: 400,
       grid: {left: 8, right: 44, top: 6, bottom: 6, containLabel: true},
-      tooltip: {trigger: "axis", axisPointer: {type: "shadow"}, valueFormatter: fmt},
+      tooltip: {trigger: "axis", axisPointer: {type: "shadow"}, formatter: chartTooltip},
       xAxis: {type: "value", splitLine: {lineStyle: {color: "#e6ebf0"}}, axisLabel: {color: "#607080"}},
       yAxis: {type: "category", inverse: true, data: names, axisTick: {show: false},
         axisLabel: {color: "#1c2733", width: 130, overflow: "truncate"}},

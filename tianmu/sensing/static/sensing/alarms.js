@@ -81,6 +81,7 @@
         return r.text();
       })
       .then(function (html) {
+        // The fragment is this server's own template (Django escapes every value in it), not data.
         box.innerHTML = html;
         box.querySelectorAll("tr[data-id]").forEach(function (tr) {
           if (before[tr.getAttribute("data-id")] !== tr.getAttribute("data-key")) {

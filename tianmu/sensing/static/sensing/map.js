@@ -121,6 +121,7 @@
   // Sensors are small diamonds (record layers and their clusters are discs), coloured by alarm level.
   var icons = {};
   function sensorIcon(level) {
+    level = Object.prototype.hasOwnProperty.call(RANK, level) ? level : "";  // a known level, nothing else
     if (!icons[level]) {
       var size = level ? 13 : 9;
       icons[level] = L.divIcon({className: "cmap-sensor-icon", iconSize: [size, size],

@@ -25,6 +25,33 @@
     }
   }
 
+  function textNode(tag, text, className) {
+    var n = document.createElement(tag);
+    if (className) {
+      n.className = className;
+    }
+    n.textContent = text === undefined || text === null ? "" : String(text);
+    return n;
+  }
+
+  // ECharts renders its tooltip as HTML and the series names carry the sensor's unit (data): hand it nodes
+  // whose text is set instead of a string.
+  function tooltip(params) {
+    var list = Array.isArray(params) ? params : [params];
+    var box = textNode("div", list.length ? list[0].axisValueLabel : "");
+    list.forEach(function (p) {
+      var line = document.createElement("div");
+      var dot = textNode("i", "", "dot");
+      dot.style.background = /^#[0-9a-fA-F]{3,8}$/.test(p.color || "") ? p.color : "#888";
+      line.appendChild(dot);
+      line.appendChild(textNode("span", p.seriesName));
+      var v = Array.isArray(p.value) ? p.value[1] : p.value;
+      line.appendChild(textNode("b", " " + (v === null || v === undefined ? "—" : v)));
+      box.appendChild(line);
+    });
+    return box;
+  }
+
   function markLine() {
     var t = cfg.thresholds;
     if (!t || !t.levels || !t.levels.length) {
@@ -34,7 +61,9 @@
       symbol: "none", silent: true,
       data: t.levels.map(function (lv) {
         return {yAxis: lv.value, name: lv.label, lineStyle: {color: COLORS[lv.level] || "#888", type: "dashed", width: 1.5},
-          label: {formatter: lv.label + " " + lv.value, position: "insideEndTop", color: COLORS[lv.level] || "#888"}};
+          label: {formatter: function () {
+            return String(lv.label) + " " + lv.value;  // a function: no {a}/{b} templates read in the text
+          }, position: "insideEndTop", color: COLORS[lv.level] || "#888"}};
       }),
     };
   }
@@ -154,7 +183,7 @@
       animation: false,
       grid: {left: 56, right: cfg.sensorType === "displacement" ? 64 : 24, top: 40, bottom: 64},
       legend: {top: 4},
-      tooltip: {trigger: "axis"},
+      tooltip: {trigger: "axis", formatter: tooltip},
       xAxis: {type: "time", min: start, max: end, axisLabel: {hideOverlap: true}},
       yAxis: parts.yAxis,
       dataZoom: [{type: "inside"}, {type: "slider", height: 20, bottom: 12}],
