@@ -10,7 +10,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/tianmu
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-reset run test test-pg e2e bench lint messages clean
+.PHONY: demo demo-reset run test test-pg e2e fuzz bench lint messages clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Tianmu needs Python 3.11+"'
@@ -38,6 +38,13 @@ test-pg: $(STAMP)
 # Real headless Chromium (Debian's chromium package) driven by Playwright.
 e2e: $(STAMP)
 	TIANMU_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
+
+# The API fuzzer runs in `make test` with a fixed seed and 10 examples per operation and role; this goes deeper:
+#   make fuzz FUZZ_EXAMPLES=100 FUZZ_SEED=7
+FUZZ_EXAMPLES ?= 60
+FUZZ_SEED ?= 1
+fuzz: $(STAMP)
+	TIANMU_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TIANMU_FUZZ_SEED=$(FUZZ_SEED) $(BIN)/python -m pytest tests/fuzz $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

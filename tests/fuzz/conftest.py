@@ -1,0 +1,3 @@
+"""The fuzzer uses the shared two-town world (tianmu/conftest.py): 甲镇 with village A1, 蔺镇 with village B1."""
+
+from tianmu.conftest import records, world  # noqa: F401 - fixtures
