@@ -212,8 +212,9 @@ class EventWorker:
 
     def drain(self) -> dict[str, int]:
         """Run until no consumer has anything due now (consumers waiting to retry are left waiting)."""
-        while any(r.progressed for r in self.step().values()):
-            pass
+        progressed = True
+        while progressed:
+            progressed = any(r.progressed for r in self.step().values())
         return dict(self.totals)
 
     def run(self, stop: threading.Event) -> None:

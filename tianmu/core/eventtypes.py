@@ -61,11 +61,11 @@ class EventTypeError(Exception):
 
 
 class UndeclaredEventType(EventTypeError, LookupError):
-    pass
+    """emit() of a type no app declared."""
 
 
 class PayloadMismatch(EventTypeError, TypeError):
-    pass
+    """emit() of a payload that does not fit the type's declared schema."""
 
 
 @dataclass(frozen=True)
