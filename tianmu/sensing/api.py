@@ -314,8 +314,9 @@ def latest(request, region: str | None = None, station: str | None = None, stati
 
 @router.get("/sensors/{code}/readings", response=ReadingsOut,
             summary="Readings of one sensor in [start, end] (ISO 8601; default the last 24 h): "
-                    "resolution=raw → [ts, value]; hourly → [hour, count, sum, min, max, avg]; daily → the same "
-                    "per observation day (08:00–08:00 local by default, named by its start)")
+                    "resolution=raw → [ts, value]; hourly → [hour end, count, sum, min, max, avg] (an hour is "
+                    "(end − 1 h, end]); daily → the same per observation day ((08:00, 08:00] local by default, "
+                    "named by its start)")
 def sensor_readings(request, code: str, start: str | None = None, end: str | None = None, resolution: str = "raw"):
     sensor = sensor_for(request.auth, code)
     t0, t1 = parse_time("start", start), parse_time("end", end)

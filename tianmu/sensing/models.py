@@ -179,11 +179,11 @@ class Aggregate(models.Model):
 
 
 class HourlyAggregate(Aggregate):
-    """One sensor's readings in one UTC hour."""
+    """One sensor's readings in one UTC hour (start, end], labelled by its end (hour_of)."""
 
     pk = models.CompositePrimaryKey("sensor_id", "hour")
     sensor = models.ForeignKey(Sensor, on_delete=models.DO_NOTHING, related_name="+", db_index=False)
-    hour = models.DateTimeField(_("小时(起)"))
+    hour = models.DateTimeField(_("小时(止)"))
 
     class Meta:
         db_table = "sensing_hourly"

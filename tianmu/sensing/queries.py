@@ -29,7 +29,7 @@ from .choices import (
     StationType,
 )
 from .models import Alarm, DailyAggregate, HourlyAggregate, Reading, Sensor, SensorLatest, Station, Threshold
-from .storage import day_of
+from .storage import day_of, hour_of
 
 __all__ = ["visible_sensors", "latest_values", "sensor_for", "readings", "hourly", "AlarmFilter", "alarms",
            "dead_letters", "thresholds", "parse_time", "MAX_RAW_POINTS", "MAX_RAW_SPAN", "MAX_HOURLY_SPAN",
@@ -126,10 +126,11 @@ def readings(sensor: Sensor, start: datetime | None, end: datetime | None) -> li
 
 
 def hourly(sensor: Sensor, start: datetime | None, end: datetime | None) -> list[HourlyAggregate]:
-    """Hourly aggregates whose hour starts in [start, end], oldest first."""
+    """Hourly aggregates of the hours (E − 1 h, E] that overlap [start, end], labelled by their end E, oldest
+    first."""
     start, end = _span(start, end, MAX_HOURLY_SPAN)
-    start = start.replace(minute=0, second=0, microsecond=0)
-    return list(HourlyAggregate.objects.filter(sensor_id=sensor.pk, hour__gte=start, hour__lte=end).order_by("hour"))
+    return list(HourlyAggregate.objects.filter(sensor_id=sensor.pk, hour__gte=hour_of(start),
+                                               hour__lte=hour_of(end)).order_by("hour"))
 
 
 def daily(sensor: Sensor, start: datetime | None, end: datetime | None) -> list[DailyAggregate]:

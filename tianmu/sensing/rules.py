@@ -25,7 +25,7 @@ from django.db.models import Q
 from .choices import LEVELS_ASCENDING, Metric, Rule, SensorType, Soil, level_rank
 from .conf import conf
 from .models import Sensor, SensorLatest, Threshold
-from .storage import Span, floor_hour, span_stats, trailing_sums
+from .storage import TINY, Span, hour_of, span_stats, trailing_sums
 
 __all__ = ["RAIN_WINDOWS", "Evaluation", "Assessment", "ThresholdBook", "compute_metrics", "compute_series",
            "soil_state",
@@ -78,7 +78,6 @@ def soil_state(antecedent: float | None) -> str:
     return Soil.NORMAL
 
 
-TINY = timedelta(microseconds=1)
 # Stuck detection looks at the last N readings within N × interval × this factor. With fewer readings there
 # (a sensor with gaps) the verdict is "not stuck" only if they differ; if they are all the same, no verdict:
 # a stuck fault is neither opened nor cleared.
@@ -103,7 +102,7 @@ def _rain_metrics(rain: list[tuple[Sensor, Evaluation]], latest: dict[int, Senso
     window_spans: dict[tuple[int, datetime], int] = {}  # (sensor, hour) → position of its windows' span
     cached: dict[tuple[int, datetime], float] = {}
     for s, ev in rain:
-        top = floor_hour(ev.at)
+        top = hour_of(ev.at)
         key = (s.pk, top)
         if key not in window_spans:  # every evaluation in the same hour shares the full hours of its windows
             cuts = [top - (hours - 1) * HOUR for _m, hours in windows]  # = floor(t − D) + 1 h
@@ -113,25 +112,27 @@ def _rain_metrics(rain: list[tuple[Sensor, Evaluation]], latest: dict[int, Senso
             continue
         lt = latest[s.pk]
         since = changed_since.get(s.pk)
-        if (lt.antecedent_hour is not None and floor_hour(lt.antecedent_hour) == top
-                and lt.antecedent_index is not None and (since is None or since >= top - 24 * HOUR)):
+        if (lt.antecedent_hour is not None and lt.antecedent_hour == top
+                and lt.antecedent_index is not None and (since is None or since > top - 24 * HOUR)):
             cached[key] = lt.antecedent_index
         else:
-            # Day i (1 … n) is [end − 24h·i, end − 24h·(i − 1)) with end = top − 24 h.
+            # Day i (1 … n) is (end − 24h·i, end − 24h·(i − 1)] with end = top − 24 h: hour labels from
+            # end − 24h·i + 1 h to end − 24h·(i − 1).
             end = top - 24 * HOUR
             hour_spans[key] = len(spans)
-            spans.append((s.pk, end - 24 * days * HOUR, end - HOUR, [end - 24 * i * HOUR for i in range(days + 1)]))
+            spans.append((s.pk, end - 24 * days * HOUR + HOUR, end,
+                          [end + HOUR - 24 * i * HOUR for i in range(days + 1)]))
     sums = trailing_sums(spans, "hourly")
     for i, (s, ev) in enumerate(rain):
         tail = tails.get((s.pk, i), 0.0)
-        key = (s.pk, floor_hour(ev.at))
+        key = (s.pk, hour_of(ev.at))
         for (metric, _hours), total in zip(windows, sums[window_spans[key]], strict=True):
             ev.metrics[metric] = round(total - tail + edges.get((s.pk, i, metric), 0.0), 3)
         ev.antecedent_hour = key[1]
         if key in cached:
             ev.antecedent = cached[key]
         else:
-            at = sums[hour_spans[key]]  # at[i] = Σ over [end − 24h·i, end − 1 h]
+            at = sums[hour_spans[key]]  # at[i] = Σ over the labels end − 24h·i + 1 h … end
             blocks = [at[j] - at[j - 1] for j in range(1, days + 1)]
             ev.antecedent = round(sum(k ** j * blocks[j - 1] for j in range(1, days + 1)), 3)
             ev.antecedent_changed = True
@@ -177,12 +178,12 @@ def compute_series(sensors: list[Sensor], latest: dict[int, SensorLatest],
             if kind == SensorType.RAINFALL:
                 i = len(rain)
                 rain.append((s, ev))
-                top = floor_hour(t)
+                top = hour_of(t)  # t's hour (top − 1 h, top]
                 for metric, hours in RAIN_WINDOWS.items():  # the partial hour at the start of each window
                     back = hours * HOUR
-                    spans.append(Span(s.pk, t - back + TINY, top - back + HOUR - TINY))
+                    spans.append(Span(s.pk, t - back + TINY, top - back))  # (t − D, top − D]
                     uses.append((s.pk, i, "edge", metric))
-                spans.append(Span(s.pk, t + TINY, top + HOUR - TINY))  # later in t's own hour
+                spans.append(Span(s.pk, t + TINY, top))  # (t, top]: later in t's own hour
                 uses.append((s.pk, i, "tail", ""))
             if kind in _CURRENT:
                 ev.metrics[_CURRENT[kind]] = value

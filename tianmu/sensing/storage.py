@@ -21,7 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 __all__ = ["store_readings", "ensure_partitions", "partition_name", "create_readings_table",
-           "drop_readings_table", "floor_hour", "day_of", "month_start", "StoredReading", "Span", "SpanStats", "span_stats",
+           "drop_readings_table", "floor_hour", "hour_of", "day_of", "rebuild_aggregates", "month_start", "StoredReading", "Span", "SpanStats", "span_stats",
            "trailing_sums", "save_antecedents", "span_rows", "latest_times"]
 
 READINGS = "sensing_reading"
@@ -42,6 +42,16 @@ def floor_hour(ts: datetime) -> datetime:
     return ts.replace(minute=0, second=0, microsecond=0)
 
 
+TINY = timedelta(microseconds=1)
+
+
+def hour_of(ts: datetime) -> datetime:
+    """The hour a reading belongs to, labelled by its end (Chinese hydrological practice): the hour (E − 1 h, E]
+    holds the readings after E − 1 h up to and including E, as a reading is the rain of the interval ending at
+    its timestamp. A reading at 09:00 is the last of the hour ending 09:00, one at 09:05 the first of 10:00's."""
+    return floor_hour(ts - TINY) + timedelta(hours=1)
+
+
 def _day_start_hour() -> int:
     from .conf import conf
 
@@ -49,9 +59,10 @@ def _day_start_hour() -> int:
 
 
 def day_of(ts: datetime) -> date:
-    """The observation day a reading belongs to: local days starting at SENSING_DAY_START_HOUR (08:00 by
-    default), named by the date they start on."""
-    return (timezone.localtime(ts, ZoneInfo(settings.TIME_ZONE)) - timedelta(hours=_day_start_hour())).date()
+    """The observation day a reading belongs to: (start, end] with start at SENSING_DAY_START_HOUR local time
+    (08:00 by default) and the end 24 h later, named by the date it starts on. The 08:00 reading closes the day
+    before, like the hour (see hour_of)."""
+    return (timezone.localtime(ts - TINY, ZoneInfo(settings.TIME_ZONE)) - timedelta(hours=_day_start_hour())).date()
 
 
 def month_start(year: int, month: int) -> datetime:
@@ -106,20 +117,45 @@ def create_readings_table(apps, schema_editor) -> None:
 
 def backfill_daily(apps, schema_editor) -> None:
     """Daily aggregates of readings stored before the daily table existed (used by its migration)."""
-    vendor = schema_editor.connection.vendor
+    _aggregate_from_readings(schema_editor.connection, hourly=False)
+
+
+def rebuild_aggregates(apps, schema_editor) -> None:
+    """Recompute every hourly and daily aggregate from the stored readings with (start, end] buckets (hours
+    labelled by their end): the data migration of issue 9, which moved them off [start, end)."""
+    conn = schema_editor.connection
+    if conn.vendor not in ("postgresql", "sqlite"):
+        return
+    with conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {HOURLY}")
+        cur.execute(f"DELETE FROM {DAILY}")
+    _aggregate_from_readings(conn, hourly=True)
+    _aggregate_from_readings(conn, hourly=False)
+
+
+def _aggregate_from_readings(conn, *, hourly: bool) -> None:
+    """INSERT … SELECT the hourly or daily aggregates of every stored reading, (start, end] buckets."""
+    vendor = conn.vendor
     hours = _day_start_hour()
     if vendor == "postgresql":
-        day = "((ts AT TIME ZONE %s) - %s::int * interval '1 hour')::date"
-        params = [settings.TIME_ZONE, hours]
-    elif vendor == "sqlite":  # the zone's offset now: exact for zones without daylight saving (Asia/Shanghai)
-        offset = ZoneInfo(settings.TIME_ZONE).utcoffset(datetime.now()).total_seconds() / 3600 - hours
-        day = "date(ts, %s)"
-        params = [f"{offset:+.2f} hours"]
+        if hourly:
+            bucket, params = "date_trunc('hour', (ts - interval '1 microsecond') AT TIME ZONE 'UTC') " \
+                             "AT TIME ZONE 'UTC' + interval '1 hour'", []
+        else:
+            bucket = "(((ts - interval '1 microsecond') AT TIME ZONE %s) - %s::int * interval '1 hour')::date"
+            params = [settings.TIME_ZONE, hours]
+    elif vendor == "sqlite":  # text timestamps; SQLite's date arithmetic has millisecond resolution
+        if hourly:
+            bucket, params = "strftime('%%Y-%%m-%%d %%H:00:00', ts, '-0.001 seconds', '+1 hours')", []
+        else:  # the zone's offset now: exact for zones without daylight saving (Asia/Shanghai)
+            offset = ZoneInfo(settings.TIME_ZONE).utcoffset(datetime.now()).total_seconds() / 3600 - hours
+            bucket, params = "date(ts, '-0.001 seconds', %s)", [f"{offset:+.2f} hours"]
     else:
         return
-    with schema_editor.connection.cursor() as cur:
-        cur.execute(f"INSERT INTO {DAILY} (sensor_id, day, readings, total, minimum, maximum) "
-                    f"SELECT sensor_id, {day}, count(*), sum(value), min(value), max(value) FROM {READINGS} "
+    table, column = (HOURLY, "hour") if hourly else (DAILY, "day")
+    with conn.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} (sensor_id, {column}, readings, total, minimum, maximum) "
+                    f"SELECT sensor_id, {bucket}, count(*), sum(value), min(value), max(value) FROM {READINGS} "
                     "GROUP BY 1, 2", params)
 
 
@@ -180,7 +216,7 @@ def _merge(table: str, least: str, greatest: str) -> str:
 
 
 # PostgreSQL: store the incoming rows that are new, and fold exactly those into the hourly and daily aggregates
-# and the latest values, in one statement. Hours are UTC; rows are grouped and ordered by key, so concurrent workers
+# and the latest values, in one statement. Hours are UTC, (start, end] and labelled by their end; rows are grouped and ordered by key, so concurrent workers
 # take row locks in the same order. It answers with the positions of the rows that were already stored (usually
 # none), so the new rows need not travel back and be parsed again.
 _PG_STORE = f"""
@@ -191,13 +227,15 @@ WITH new AS (
     RETURNING sensor_id, ts, value
 ), hourly AS (
     INSERT INTO {HOURLY} (sensor_id, hour, readings, total, minimum, maximum)
-    SELECT sensor_id, date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*), sum(value),
+    SELECT sensor_id, date_trunc('hour', (ts - interval '1 microsecond') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+           + interval '1 hour', count(*), sum(value),
            min(value), max(value)
     FROM new GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (sensor_id, hour) DO UPDATE SET {_merge(HOURLY, "LEAST", "GREATEST")}
 ), daily AS (
     INSERT INTO {DAILY} (sensor_id, day, readings, total, minimum, maximum)
-    SELECT sensor_id, ((ts AT TIME ZONE %s) - %s::int * interval '1 hour')::date, count(*), sum(value),
+    SELECT sensor_id, (((ts - interval '1 microsecond') AT TIME ZONE %s) - %s::int * interval '1 hour')::date,
+           count(*), sum(value),
            min(value), max(value)
     FROM new GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (sensor_id, day) DO UPDATE SET {_merge(DAILY, "LEAST", "GREATEST")}
@@ -273,7 +311,7 @@ def _upsert_buckets(rows: list[StoredReading], table: str, column: str, bucket, 
 
 
 def _upsert_aggregates(rows: list[StoredReading]) -> None:
-    _upsert_buckets(rows, HOURLY, "hour", floor_hour, _ts_adapter())
+    _upsert_buckets(rows, HOURLY, "hour", hour_of, _ts_adapter())
     _upsert_buckets(rows, DAILY, "day", day_of, connection.ops.adapt_datefield_value)
 
 
@@ -319,15 +357,6 @@ def store_readings(rows: Iterable[StoredReading], *, received_at: datetime | Non
     _upsert_aggregates(new)
     _upsert_latest(new, received_at)
     return new
-
-
-def hours_between(start: datetime, end: datetime) -> list[datetime]:
-    """Hour buckets from floor(start) to floor(end), inclusive."""
-    out, hour = [], floor_hour(start)
-    while hour <= end:
-        out.append(hour)
-        hour += timedelta(hours=1)
-    return out
 
 
 # ---- reading many short spans at once (rule evaluation) --------------------------------------------------------

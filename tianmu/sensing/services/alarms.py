@@ -22,7 +22,7 @@ from ..lifecycles import ALARM
 from ..models import Alarm, Sensor, SensorLatest, Station
 from ..parsing import ParsedReading
 from ..rules import Assessment, Point, ThresholdBook, assess_sensor, compute_series
-from ..storage import Span, floor_hour, save_antecedents, span_rows
+from ..storage import Span, hour_of, save_antecedents, span_rows
 from .directory import _sensors, directory
 
 __all__ = ["evaluate_sensors", "check_no_data", "acknowledge_alarm", "acknowledge_station_alarms", "close_alarm",
@@ -318,7 +318,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         lt = latest.get(s.pk)
         again = revisits.get(s.pk, ())
         for ev in evaluations.get(s.pk, ()):
-            if ev.antecedent_changed and lt is not None and ev.antecedent_hour == floor_hour(lt.ts):
+            if ev.antecedent_changed and lt is not None and ev.antecedent_hour == hour_of(lt.ts):
                 antecedents[s.pk] = (ev.antecedent, ev.antecedent_hour)
             revisit = ev.at in again
             for a in assess_sensor(s, ev, book, rules_of.get(s.pk, frozenset())):

@@ -103,7 +103,7 @@ def test_queries_do_not_grow_with_readings_per_sensor(world, t0, settings):
     batch(*[(s, t0 + k * 5 * M, value(s, k)) for k in range(12) for s in fleet])  # an hour of history
     counts = {}
     # Each case starts a new hour (antecedent indexes are cached per hour), or is late within the look-back.
-    for name, ks in (("one", [12]), ("six", range(24, 30)), ("one late", [0.5]),
+    for name, ks in (("one", [13]), ("six", range(25, 31)), ("one late", [0.5]),
                      ("six late", [1.5, 2.5, 3.5, 4.5, 5.5, 6.5])):
         rows = [(s, t0 + k * 5 * M, value(s, int(k))) for k in ks for s in fleet]
         with CaptureQueriesContext(connection) as ctx:

@@ -141,7 +141,7 @@
           markLine: ml});
       }
     } else {
-      // hourly and daily rows: [hour or day start, count, sum, min, max, avg]
+      // hourly and daily rows: [hour end or day start, count, sum, min, max, avg]; an hour is (end − 1 h, end]
       var daily = state.res === "daily";
       if (daily && type === "rainfall") {
         ml = null;  // the thresholds are 1–24 h windows: a line across daily totals would mislead
