@@ -33,6 +33,9 @@ DEFAULTS = {
     # Antecedent precipitation index P_a,t+1 = K·(P_a,t + P_t), K typically 0.85–0.95 [U].
     "SENSING_API_K": float(os.environ.get("TIANMU_API_K", "0.85")),
     "SENSING_API_DAYS": 15,
+    # The soil state is judged from the antecedent index at t − W: the rain before the evaluation window, storm
+    # rain included. W in hours, one of the rain windows (1/3/6/12/24); 6 = the longest flash-flood duration [U].
+    "SENSING_SOIL_WINDOW_HOURS": int(os.environ.get("TIANMU_SOIL_WINDOW_HOURS", "6")),
     # Soil state from P_a (mm) [U]: dry below the first value, wet from the second.
     "SENSING_SOIL_DRY_BELOW": 15.0,
     "SENSING_SOIL_WET_FROM": 40.0,

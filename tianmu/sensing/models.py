@@ -208,7 +208,8 @@ class DailyAggregate(Aggregate):
 
 class SensorLatest(models.Model):
     """The newest reading of a sensor and its current alarm level: "latest of every sensor" is one small
-    query. Also caches the antecedent precipitation index of rain gauges for the current hour."""
+    query. Also caches the whole-hour parts of the antecedent precipitation indexes of rain gauges for the
+    current hour."""
 
     sensor = models.OneToOneField(Sensor, verbose_name=_("传感器"), primary_key=True, on_delete=models.PROTECT,
                                   related_name="latest")
@@ -218,6 +219,9 @@ class SensorLatest(models.Model):
     alarm_level = models.CharField(_("告警等级"), max_length=8, choices=Level.choices, blank=True, default="")
     antecedent_index = models.FloatField(_("前期影响雨量(mm)"), null=True, blank=True)
     antecedent_hour = models.DateTimeField(null=True, blank=True)
+    # Whole-hour parts of the antecedent indexes at t − 24 h (antecedent_index) and t − W (soil_index) for the
+    # hour antecedent_hour (rules._rain_metrics): a cache, not the values shown.
+    soil_index = models.FloatField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("最新数据")

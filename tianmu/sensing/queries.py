@@ -368,15 +368,17 @@ CHART_RULES = {
 
 def chart_thresholds(sensor: Sensor) -> dict | None:
     """The levels of the sensor's chart rule in force (station overrides, soil state for flash floods)."""
-    from .rules import ThresholdBook, soil_state
+    from .rules import ThresholdBook, compute_metrics
 
     if sensor.sensor_type not in CHART_RULES:
         return None
     rule, metric = CHART_RULES[sensor.sensor_type]
     rows = ThresholdBook([sensor]).for_sensor(sensor).get(rule, {})
-    latest = SensorLatest.objects.filter(pk=sensor.pk).first()
-    soil = soil_state(latest.antecedent_index if latest else None) if sensor.sensor_type == SensorType.RAINFALL \
-        else None
+    soil = None
+    if sensor.sensor_type == SensorType.RAINFALL:  # the soil state the rules judged at the latest reading
+        latest = SensorLatest.objects.filter(pk=sensor.pk).first()
+        ev = compute_metrics([sensor], {sensor.pk: latest}).get(sensor.pk) if latest else None
+        soil = ev.soil if ev else None
     values = rows.get((metric, soil or "any")) or rows.get((metric, "any")) or rows.get((metric, "normal"))
     if values is None:
         return None

@@ -9,8 +9,9 @@ them all in one query per table, so the round trips of a batch grow neither with
 with its readings per sensor.
 
 Rainfall over D hours is the sum of readings in (t − D, t]. The effective rainfall of geological-hazard
-warnings is R = P₀ + P_a with P₀ the last 24 h and P_a = Σᵢ Kⁱ·Pᵢ over the previous days (i = 1 … n, 24 h
-blocks aligned to the hour), the textbook antecedent precipitation index P_a,t+1 = K·(P_a,t + P_t).
+warnings is R = P₀ + A(t − 24 h) with P₀ the last 24 h and A(t0) = Σᵢ Kⁱ·Pᵢ over the 24 h blocks before t0, the
+textbook antecedent precipitation index P_a,t+1 = K·(P_a,t + P_t); the soil state follows A(t − W), the rain
+before the evaluation window (see _rain_metrics).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .conf import conf
 from .models import Sensor, SensorLatest, Threshold
 from .storage import TINY, Span, hour_of, span_stats, trailing_sums
 
-__all__ = ["RAIN_WINDOWS", "Evaluation", "Assessment", "ThresholdBook", "compute_metrics", "compute_series",
+__all__ = ["RAIN_WINDOWS", "antecedent_cuts", "Evaluation", "Assessment", "ThresholdBook", "compute_metrics", "compute_series",
            "soil_state",
            "assess", "assess_sensor", "level_for"]
 
@@ -44,8 +45,10 @@ class Evaluation:
     at: datetime
     metrics: dict[str, float] = field(default_factory=dict)
     soil: str | None = None
-    antecedent: float | None = None
+    antecedent: float | None = None  # A(t − 24 h), the antecedent part of the effective rainfall
+    soil_index: float | None = None  # A(t − W), what the soil state is judged from
     antecedent_hour: datetime | None = None
+    antecedent_whole: tuple[float, float] | None = None  # the whole-hour parts of both, cached per hour
     antecedent_changed: bool = False
     stuck: tuple[int, bool] | None = None  # (N, the last N readings are all the same); None: no verdict
 
@@ -87,41 +90,64 @@ STUCK_LOOKBACK_FACTOR = 2
 Point = tuple[datetime, float]  # (observation time, the reading's value)
 
 
+def antecedent_cuts(top0: datetime, days: int) -> list[datetime]:
+    """The trailing-sum cuts of the day blocks of the antecedent index at the hour ending top0: block i (1 … n)
+    is the hour labels top0 − 24h·i + 1 h … top0 − 24h·(i − 1), i.e. the readings in (top0 − 24h·i,
+    top0 − 24h·(i − 1)]; block i = T(cut i) − T(cut i − 1)."""
+    return [top0 + HOUR - 24 * i * HOUR for i in range(days + 1)]
+
+
+def _hourly_index(sums: list[float], k: float) -> float:
+    """Σᵢ Kⁱ·Pᵢ over the day blocks whose trailing sums are `sums` (see antecedent_cuts)."""
+    return sum(k ** i * (sums[i] - sums[i - 1]) for i in range(1, len(sums)))
+
+
 def _rain_metrics(rain: list[tuple[Sensor, Evaluation]], latest: dict[int, SensorLatest],
                   edges: dict[tuple[int, int, str], float], tails: dict[tuple[int, int], float],
                   changed_since: dict[int, datetime]) -> None:
-    """Rainfall windows at every evaluated time: the full hours from the hourly aggregates, minus the readings
-    after t in t's own hour (the hour's total may already hold later readings of the batch), plus the edge
-    readings already read. One range of hourly totals per evaluation answers all its windows; the antecedent
-    day blocks are read once per gauge and hour unless the cached index of that hour is still valid (no new
-    reading falls in its blocks). Every window and block is a difference of trailing sums."""
+    """Rainfall windows, effective rainfall and soil state at every evaluated time.
+
+    Windows: the full hours from the hourly aggregates, minus the readings after t in t's own hour (the hour's
+    total may already hold later readings of the batch), plus the edge readings already read.
+
+    Antecedent index at a time t0, A(t0) = Σᵢ₌₁ⁿ Kⁱ·Pᵢ with Pᵢ the rain of the i-th 24 h before t0: the textbook
+    P_a,t+1 = K·(P_a,t + P_t) (facts.md §6) evaluated at t0 rather than at a day boundary. Block 1 ends at t0
+    exactly; the older block boundaries are aligned to the hours (blocks 2 … n and block 1's start), so every
+    reading falls in exactly one block. Effective rainfall R(t) = P₀ + A(t − 24 h), P₀ the rain in
+    (t − 24 h, t]: no reading is counted twice or missed between the two. Soil state from A(t − W), W =
+    SENSING_SOIL_WINDOW_HOURS: the rain already fallen in the storm before the evaluation window counts.
+
+    A(t0) = H(hour_of(t0)) − K·(readings in (t0, hour_of(t0)]), where H, over whole hours, depends only on t's
+    hour and the edge term is the window edge already read. H is read once per gauge and hour, unless the values
+    cached on SensorLatest for that hour are still valid (no new reading falls in their blocks)."""
     k, days = conf("SENSING_API_K"), conf("SENSING_API_DAYS")
+    soil_hours = int(conf("SENSING_SOIL_WINDOW_HOURS"))
+    soil_metric = next((m for m, h in RAIN_WINDOWS.items() if h == soil_hours), None)
+    if soil_metric is None:
+        raise ValueError(f"SENSING_SOIL_WINDOW_HOURS must be one of {sorted(RAIN_WINDOWS.values())}")
     windows = list(RAIN_WINDOWS.items())
     spans: list[tuple[int, datetime, datetime, list[datetime]]] = []
     hour_spans: dict[tuple[int, datetime], int] = {}  # (sensor, hour) → position of its antecedent span
     window_spans: dict[tuple[int, datetime], int] = {}  # (sensor, hour) → position of its windows' span
-    cached: dict[tuple[int, datetime], float] = {}
+    cached: dict[tuple[int, datetime], tuple[float, float]] = {}
     for s, ev in rain:
         top = hour_of(ev.at)
         key = (s.pk, top)
         if key not in window_spans:  # every evaluation in the same hour shares the full hours of its windows
-            cuts = [top - (hours - 1) * HOUR for _m, hours in windows]  # = floor(t − D) + 1 h
+            cuts = [top - (hours - 1) * HOUR for _m, hours in windows]  # labels top − D + 1 h … top
             window_spans[key] = len(spans)
             spans.append((s.pk, min(cuts), top, cuts))
         if key in hour_spans or key in cached:
             continue
         lt = latest[s.pk]
         since = changed_since.get(s.pk)
-        if (lt.antecedent_hour is not None and lt.antecedent_hour == top
-                and lt.antecedent_index is not None and (since is None or since > top - 24 * HOUR)):
-            cached[key] = lt.antecedent_index
+        if (lt.antecedent_hour is not None and lt.antecedent_hour == top and lt.antecedent_index is not None
+                and lt.soil_index is not None and (since is None or since > top - soil_hours * HOUR)):
+            cached[key] = (lt.antecedent_index, lt.soil_index)
         else:
-            # Day i (1 … n) is (end − 24h·i, end − 24h·(i − 1)] with end = top − 24 h: hour labels from
-            # end − 24h·i + 1 h to end − 24h·(i − 1).
-            end = top - 24 * HOUR
             hour_spans[key] = len(spans)
-            spans.append((s.pk, end - 24 * days * HOUR + HOUR, end,
-                          [end + HOUR - 24 * i * HOUR for i in range(days + 1)]))
+            cuts = antecedent_cuts(top - 24 * HOUR, days) + antecedent_cuts(top - soil_hours * HOUR, days)
+            spans.append((s.pk, min(cuts), top - min(24, soil_hours) * HOUR, cuts))
     sums = trailing_sums(spans, "hourly")
     for i, (s, ev) in enumerate(rain):
         tail = tails.get((s.pk, i), 0.0)
@@ -130,14 +156,16 @@ def _rain_metrics(rain: list[tuple[Sensor, Evaluation]], latest: dict[int, Senso
             ev.metrics[metric] = round(total - tail + edges.get((s.pk, i, metric), 0.0), 3)
         ev.antecedent_hour = key[1]
         if key in cached:
-            ev.antecedent = cached[key]
+            whole_24, whole_soil = cached[key]
         else:
-            at = sums[hour_spans[key]]  # at[i] = Σ over the labels end − 24h·i + 1 h … end
-            blocks = [at[j] - at[j - 1] for j in range(1, days + 1)]
-            ev.antecedent = round(sum(k ** j * blocks[j - 1] for j in range(1, days + 1)), 3)
+            at = sums[hour_spans[key]]
+            whole_24, whole_soil = _hourly_index(at[:days + 1], k), _hourly_index(at[days + 1:], k)
             ev.antecedent_changed = True
-        ev.soil = soil_state(ev.antecedent)
-        ev.metrics[Metric.RAIN_EFFECTIVE] = round(ev.metrics[Metric.RAIN_24H] + (ev.antecedent or 0.0), 3)
+        ev.antecedent_whole = (whole_24, whole_soil)
+        ev.antecedent = round(whole_24 - k * edges.get((s.pk, i, Metric.RAIN_24H), 0.0), 3)
+        ev.soil_index = round(whole_soil - k * edges.get((s.pk, i, soil_metric), 0.0), 3)
+        ev.soil = soil_state(ev.soil_index)
+        ev.metrics[Metric.RAIN_EFFECTIVE] = round(ev.metrics[Metric.RAIN_24H] + ev.antecedent, 3)
 
 
 # The reading an hour (water level) or a day (displacement) before the latest, no older than the slack.

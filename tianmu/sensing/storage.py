@@ -536,18 +536,20 @@ def trailing_sums(spans: list[tuple[int, datetime, datetime, list[datetime]]], s
     return out
 
 
-def save_antecedents(rows: list[tuple[int, float, datetime]]) -> None:
-    """Cache (sensor_id, antecedent index, hour) on the sensors' latest-value rows in one statement
+def save_antecedents(rows: list[tuple[int, float, float, datetime]]) -> None:
+    """Cache (sensor_id, antecedent part, soil part, hour) on the sensors' latest-value rows in one statement
     (PostgreSQL) or one executemany (SQLite): Django's bulk_update builds a CASE per row in Python."""
     if not rows:
         return
     rows = sorted(rows)
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
-            cur.execute(f"UPDATE {LATEST} l SET antecedent_index = v.a, antecedent_hour = v.h FROM unnest("
-                        "%s::bigint[], %s::float8[], %s::timestamptz[]) AS v(sid, a, h) WHERE l.sensor_id = v.sid",
-                        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]])
+            cur.execute(f"UPDATE {LATEST} l SET antecedent_index = v.a, soil_index = v.s, antecedent_hour = v.h "
+                        "FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::timestamptz[]) AS v(sid, a, s, h) "
+                        "WHERE l.sensor_id = v.sid",
+                        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]])
         else:
             adapt = _ts_adapter()
-            cur.executemany(f"UPDATE {LATEST} SET antecedent_index = %s, antecedent_hour = %s WHERE sensor_id = %s",
-                            [(a, adapt(h.astimezone(UTC)), sid) for sid, a, h in rows])
+            cur.executemany(f"UPDATE {LATEST} SET antecedent_index = %s, soil_index = %s, antecedent_hour = %s "
+                            "WHERE sensor_id = %s",
+                            [(a, soil, adapt(h.astimezone(UTC)), sid) for sid, a, soil, h in rows])

@@ -313,13 +313,13 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
             rules_of.setdefault(sid, set()).add(rule)
     changes = 0
     dirty: dict[int, Alarm] = {}
-    antecedents: dict[int, tuple[float, datetime]] = {}
+    antecedents: dict[int, tuple[float, float, datetime]] = {}
     for s in sensors:
         lt = latest.get(s.pk)
         again = revisits.get(s.pk, ())
         for ev in evaluations.get(s.pk, ()):
             if ev.antecedent_changed and lt is not None and ev.antecedent_hour == hour_of(lt.ts):
-                antecedents[s.pk] = (ev.antecedent, ev.antecedent_hour)
+                antecedents[s.pk] = (*ev.antecedent_whole, ev.antecedent_hour)
             revisit = ev.at in again
             for a in assess_sensor(s, ev, book, rules_of.get(s.pk, frozenset())):
                 alarm, changed = _apply(s, a, active.get((s.pk, a.rule)), ev.at, now, dirty, revisit=revisit)
@@ -343,7 +343,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         bound = s.valid_max if s.valid_max is not None and p.value > s.valid_max else s.valid_min
         changes += _fault(s, Rule.OUT_OF_RANGE, active, value=p.value, threshold=bound, at=p.ts, now=now)
     if antecedents:
-        save_antecedents([(sid, a, h) for sid, (a, h) in antecedents.items()])
+        save_antecedents([(sid, *values) for sid, values in antecedents.items()])
     _write_dirty(dirty)
     _refresh_alarm_levels(ids, active, latest)
     return changes

@@ -71,19 +71,55 @@ def test_rain_windows_match_a_brute_force_sum(net, t0):
 def test_effective_rainfall_and_soil_state_select_flash_flood_thresholds(world, net, t0, settings):
     settings.SENSING_API_K = 0.85
     wet, dry = net["rain_a"], net["rain_b"]
-    send(wet, *[(t0 - (25 + i) * H, 5.0) for i in range(10)])  # yesterday: P_a = 0.85 × 50 = 42.5 mm → wet
+    send(wet, *[(t0 - (25 + i) * H, 5.0) for i in range(10)])  # yesterday: A(t − 24 h) = 0.85 × 50 = 42.5 mm
     for sensor in (wet, dry):
         send(sensor, (t0 + 10 * M, 15.5), (t0 + 40 * M, 15.5))
     ev = metrics_of(wet)
-    assert ev.antecedent == pytest.approx(42.5) and ev.soil == "wet"
+    assert ev.antecedent == pytest.approx(42.5)
     assert ev.metrics[Metric.RAIN_EFFECTIVE] == pytest.approx(31 + 42.5)
+    # Soil from A(t − 6 h) = 0.85 × 20 (25–28 h ago) + 0.85² × 30 (29–34 h ago) = 38.7 mm: normal.
+    assert ev.soil_index == pytest.approx(0.85 * 20 + 0.85 ** 2 * 30) and ev.soil == "normal"
     assert metrics_of(dry).soil == "dry"
-    # 31 mm in an hour: wet soil's critical rainfall (30 mm) is reached, dry soil's (40 mm, alert 32) is not.
-    assert active(wet, "flash_flood").level == "red"
-    assert active(wet, "flash_flood").metric == "rain_1h" and active(wet, "flash_flood").threshold == 30
+    # 31 mm in an hour: normal soil's critical rainfall (35 mm) is not reached, its alert (28 mm) is; dry soil's
+    # alert (32 mm) is not.
+    assert active(wet, "flash_flood").level == "orange" and active(wet, "flash_flood").threshold == 28
     assert active(dry, "flash_flood") is None
     assert active(wet, "geohazard").level == "blue"  # 73.5 mm effective ≥ 50 [U default]
     assert SensorLatest.objects.get(pk=wet.pk).antecedent_index == pytest.approx(42.5)
+
+
+def test_a_long_storm_wets_the_soil_and_the_stricter_critical_rainfall_applies(world, net, t0, settings):
+    """Issue 9: the soil state follows the storm's own rain. After 12 hours of 8 mm/h on dry ground the soil
+    is wet (A(t − 6 h) = 0.85 × 48 mm ≥ 40 mm), so 31 mm in the next hour reaches wet soil's critical rainfall
+    (30 mm, red). Before, only blocks older than 24 h counted: the soil stayed dry after 96 mm of storm, and
+    the same hour raised nothing (dry: alert 32 mm)."""
+    settings.SENSING_API_K = 0.85
+    gauge = net["rain_a"]
+    send(gauge, *[(t0 - 12 * H + (i + 1) * 10 * M, 8.0 / 6) for i in range(12 * 6)])  # 96 mm in 12 h
+    send(gauge, *[(t0 + (i + 1) * 10 * M, 31.0 / 6) for i in range(6)])  # then 31 mm in an hour
+    ev = metrics_of(gauge)
+    assert ev.metrics[Metric.RAIN_1H] == pytest.approx(31.0)
+    assert ev.soil_index == pytest.approx(0.85 * (96 - 5 * 8), abs=1e-6) and ev.soil == "wet"
+    assert ev.antecedent == 0.0  # the storm is all within the last 24 h: P₀, counted once
+    assert ev.metrics[Metric.RAIN_EFFECTIVE] == pytest.approx(96 + 31)
+    alarm = active(gauge, "flash_flood")
+    assert alarm is not None and alarm.level == "red" and alarm.threshold == 30
+
+
+@pytest.mark.parametrize("minutes", [7, 13])
+def test_effective_rainfall_counts_every_reading_exactly_once(world, net, t0, settings, minutes):
+    """With K = 1 the effective rainfall is the sum of every reading of the last n + 1 days, whatever the
+    reading times: no gap between the 24 h sum and the antecedent blocks (before: up to 55 minutes were in
+    neither), no reading in both."""
+    settings.SENSING_API_K = 1.0
+    settings.SENSING_API_DAYS = 3
+    gauge = net["rain_a"]
+    rows = [(t0 - 3 * 24 * H + i * minutes * M, 0.1 * (1 + i % 7)) for i in range(3 * 24 * 60 // minutes)]
+    for i in range(0, len(rows), 200):
+        send(gauge, *rows[i:i + 200])
+    ev = metrics_of(gauge)
+    assert ev.metrics[Metric.RAIN_EFFECTIVE] == pytest.approx(sum(v for _t, v in rows), abs=1e-6)
+    assert ev.metrics[Metric.RAIN_24H] + ev.antecedent == pytest.approx(ev.metrics[Metric.RAIN_EFFECTIVE])
 
 
 def test_rainstorm_signal_levels_and_station_override(world, net, t0):
