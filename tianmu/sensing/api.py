@@ -40,6 +40,7 @@ from .queries import (
     station_groups,
     thresholds,
 )
+from .rainfall import WINDOWS, areal_rainfall, distribution, parse_window, station_dict, station_rainfall
 from .services.alarms import acknowledge_station_alarms
 from .services.imports import import_readings_csv
 from .services.readings import submit_readings
@@ -439,6 +440,27 @@ def threshold_put(request, payload: ThresholdIn):
     return _threshold(obj)
 
 
+# ---- rainfall products (雨情) -------------------------------------------------------------------------------
+
+@router.get("/rainfall/stations",
+            summary="Every visible rain gauge's rainfall at `at` (ISO 8601, default now): 1/3/6/12/24 h totals over "
+                    "(at − D, at], effective rainfall and soil state as the rules see them, and the process "
+                    "(since-event) total with its start and end; a gauge silent for 24 h has nulls. Filter `town` "
+                    "(9 digits); `sort` = h1 … h24, event (wettest first), code or town")
+def rainfall_stations(request, at: str | None = None, town: str | None = None, sort: str = "h24"):
+    when, rows = station_rainfall(request.auth, parse_time("at", at), town or None, sort)
+    return {"at": _local(when), "windows": list(WINDOWS), "count": len(rows), "stations": [station_dict(r) for r in rows]}
+
+
+@router.get("/rainfall/areal",
+            summary="Areal rainfall (面雨量) of every visible town over (at − window, at] and for the process: the "
+                    "Thiessen-polygon weighted mean of the gauges that reported (window 1/3/6/12/24 h, default 24; "
+                    "`sort` = value, process, max or town)")
+def rainfall_areal(request, at: str | None = None, window: str = "24", sort: str = "value"):
+    out = areal_rainfall(request.auth, parse_time("at", at), parse_window(window), sort)
+    return {**out, "at": _local(out["at"])}
+
+
 # ---- the command map's monitoring overlays -------------------------------------------------------------------
 
 @map_router.get("/sensors", summary="Monitoring layer: every visible sensor as a compact row with its latest value "
@@ -458,3 +480,12 @@ def alarm_layer(request):
     for row in rows:
         levels[row["level"]] = levels.get(row["level"], 0) + 1
     return {"count": len(rows), "levels": levels, "alarms": rows}
+
+
+@map_router.get("/rainfall", summary="Rainfall distribution layer at `at` over `window` hours (1/3/6/12/24): gauges "
+                                     "[code, name, lon, lat, mm, town, class], the colour classes, and an "
+                                     "inverse-distance surface as one class digit per grid cell (row 0 north, "
+                                     "\".\" = outside the region or no rain)")
+def rainfall_layer(request, at: str | None = None, window: str = "24"):
+    out = distribution(request.auth, parse_time("at", at), parse_window(window))
+    return {**out, "at": _local(out["at"])}

@@ -48,6 +48,25 @@ DEFAULTS = {
     # Rules run at every new reading's time. A reading older than its sensor's newest (a late one) re-evaluates
     # its windows if it is at most this many hours older; older ones are stored and evaluate nothing.
     "SENSING_LATE_LOOKBACK_HOURS": float(os.environ.get("TIANMU_LATE_LOOKBACK_HOURS", "6")),
+    # Rainfall products (rainfall.py). A rain event (过程) is the wet hours (≥ WET_MM) back from a time until
+    # DRY_HOURS dry hours in a row, looked for at most MAX_HOURS back [U].
+    "SENSING_EVENT_DRY_HOURS": 12,
+    "SENSING_EVENT_WET_MM": 0.1,
+    "SENSING_EVENT_MAX_HOURS": 168,
+    # Map colour classes: lower bounds (mm) per window in hours. 12 h and 24 h: GB/T 28592-2012 降水量等级
+    # (小雨 … 特大暴雨) [C]; 1 h: the common hourly intensity grades [U]; 3 h and 6 h take the 12 h grades [U].
+    "SENSING_RAIN_CLASSES": {
+        "1": [0.1, 2.6, 8.1, 16.0, 30.0, 50.0],
+        "3": [0.1, 5.0, 15.0, 30.0, 70.0, 140.0],
+        "6": [0.1, 5.0, 15.0, 30.0, 70.0, 140.0],
+        "12": [0.1, 5.0, 15.0, 30.0, 70.0, 140.0],
+        "24": [0.1, 10.0, 25.0, 50.0, 100.0, 250.0],
+    },
+    # The colours of China's rainfall maps (light green … maroon) [C].
+    "SENSING_RAIN_CLASS_COLORS": ["#a6f28f", "#3dba3d", "#61b8ff", "#0000fe", "#fa00fa", "#800040"],
+    # The interpolated surface: about this many grid cells over the region, inverse-distance power.
+    "SENSING_RAIN_GRID_CELLS": 12000,
+    "SENSING_RAIN_IDW_POWER": 2.0,
     # Device faults.
     "SENSING_NO_DATA_INTERVALS": 3,
     "SENSING_STUCK_READINGS": {"water_level": 24, "soil_moisture": 48},

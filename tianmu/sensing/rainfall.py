@@ -1,0 +1,443 @@
+"""Rainfall products of a flood office (雨情), all at any time `at` (default now), so a past storm can be read as
+it stood: per-gauge 1/3/6/12/24 h and process (since-event) totals, areal rainfall (面雨量) per town by Thiessen
+polygons, and the rainfall distribution of the command map (graduated gauges and an inverse-distance surface
+clipped to the region, in the GB/T 28592-2012 grades). Only reads; every read is scoped (tianmu.core.scope).
+
+Windows are (at − D, at] like the rules' (`rules.compute_series` computes them, from the hourly aggregates plus
+the edge readings), so a table at a reading's time shows exactly what the alarm rules saw.
+
+Why Thiessen polygons for areal rainfall and inverse distance for the map: the Thiessen (泰森多边形) area-weighted
+mean is the method of Chinese hydrological practice for 面雨量 and is exact and reproducible — each gauge stands
+for the part of the town nearest to it, the weights are areas and sum to 1, and a town's figure can be checked
+by hand; an inverse-distance surface has no such weights but draws a continuous field, which is what the eye
+needs on a map. Both use only gauges that reported in the window: a silent gauge is not read as zero rain.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tianmu.core.errors import ServiceError
+from tianmu.core.models import Region
+from tianmu.core.scope import region_prefix, scope_queryset
+
+from .choices import Metric, SensorType
+from .conf import conf
+from .models import HourlyAggregate, Sensor, SensorLatest
+from .rules import RAIN_WINDOWS, compute_series
+from .storage import TINY, Span, hour_of, span_stats
+
+__all__ = ["WINDOWS", "StationRain", "station_rainfall", "areal_rainfall", "distribution", "rain_classes",
+           "thiessen_weights", "idw_grid", "parse_window", "SORT_KEYS", "stations_xlsx", "station_dict"]
+
+HOUR = timedelta(hours=1)
+WINDOWS = tuple(sorted(RAIN_WINDOWS.values()))  # 1, 3, 6, 12, 24
+_METRIC = {hours: metric for metric, hours in RAIN_WINDOWS.items()}
+# GB/T 28592-2012 降水量等级 above 微量降雨 (trace, < 0.1 mm).
+RAIN_CLASS_NAMES = (_("小雨"), _("中雨"), _("大雨"), _("暴雨"), _("大暴雨"), _("特大暴雨"))
+
+
+@dataclass
+class StationRain:
+    """One gauge's rainfall at `at`. `totals[h]` is None when the gauge sent nothing in the last 24 h."""
+
+    sensor_id: int
+    code: str
+    name: str
+    station_code: str
+    station_name: str
+    town_code: str
+    town_name: str
+    region_name: str
+    lon: float
+    lat: float
+    totals: dict[int, float | None] = field(default_factory=dict)
+    effective: float | None = None
+    soil: str | None = None
+    event_total: float | None = None
+    event_start: datetime | None = None  # the start of the first wet hour of the process
+    event_end: datetime | None = None  # the end of its last wet hour (at most `at`)
+    last_reading: datetime | None = None
+
+    @property
+    def reporting(self) -> bool:
+        return self.totals.get(24) is not None
+
+
+def station_dict(r: StationRain) -> dict:
+    """A gauge's row for the API (local ISO times)."""
+    def local(ts):
+        return timezone.localtime(ts).isoformat() if ts else None
+
+    return {"sensor": r.code, "name": r.name, "station": r.station_code, "station_name": r.station_name,
+            "town": r.town_code, "town_name": r.town_name, "region_name": r.region_name, "lon": r.lon, "lat": r.lat,
+            **{f"h{h}": r.totals.get(h) for h in WINDOWS}, "effective": r.effective, "soil": r.soil,
+            "event_total": r.event_total, "event_start": local(r.event_start), "event_end": local(r.event_end),
+            "last_reading": local(r.last_reading)}
+
+
+def parse_window(value) -> int:
+    """A window in hours from a query parameter: one of 1/3/6/12/24."""
+    try:
+        hours = int(value)
+    except (TypeError, ValueError):
+        hours = None
+    if hours not in WINDOWS:
+        raise ServiceError({"window": [_("时段应为 1、3、6、12 或 24 小时")]})
+    return hours
+
+
+def _at(at: datetime | None) -> datetime:
+    now = timezone.now()
+    if at is None:
+        return now
+    if at > now + timedelta(seconds=conf("SENSING_MAX_FUTURE_SECONDS")):
+        raise ServiceError({"at": [_("时间不能晚于现在")]})
+    return at
+
+
+def _gauges(qs) -> list[Sensor]:
+    return list(qs.filter(sensor_type=SensorType.RAINFALL, retired=False, lon__isnull=False, lat__isnull=False)
+                .select_related("station", "region").order_by("code"))
+
+
+def _town_names(codes) -> dict[str, str]:
+    return dict(Region.objects.filter(code__in=set(codes)).values_list("code", "name"))
+
+
+def _events(gauges: list[Sensor], at: datetime) -> dict[int, tuple[float, datetime | None, datetime | None, bool]]:
+    """Each gauge's process rainfall (过程雨量) up to `at`: the current or most recent rain event, i.e. the wet
+    hours back from `at` until SENSING_EVENT_DRY_HOURS dry hours in a row (at most SENSING_EVENT_MAX_HOURS back).
+    A wet hour has at least SENSING_EVENT_WET_MM. Also whether the gauge reported in the last 24 h. Two queries:
+    the hourly totals, and the readings after `at` in its own hour (which that hour's total may hold)."""
+    dry_hours = int(conf("SENSING_EVENT_DRY_HOURS"))
+    wet_mm = float(conf("SENSING_EVENT_WET_MM"))
+    top = hour_of(at)
+    first = top - int(conf("SENSING_EVENT_MAX_HOURS")) * HOUR + HOUR
+    ids = [g.pk for g in gauges]
+    hours: dict[int, dict[datetime, tuple[int, float]]] = defaultdict(dict)
+    for sid, label, n, total in (HourlyAggregate.objects.filter(sensor_id__in=ids, hour__gte=first, hour__lte=top)
+                                 .values_list("sensor_id", "hour", "readings", "total").iterator(chunk_size=5000)):
+        hours[sid][label] = (n, total)
+    tails = span_stats([Span(sid, at + TINY, top) for sid in ids])
+    out = {}
+    for sid, tail in zip(ids, tails, strict=True):
+        own = hours.get(sid, {})
+        if top in own:
+            n, total = own[top]
+            own[top] = (n - tail.count, total - tail.total)
+        reporting = any(own.get(top - k * HOUR, (0, 0.0))[0] > 0 for k in range(24))
+        total, start, end, dry = 0.0, None, None, 0
+        label = top
+        while label >= first:
+            value = own.get(label, (0, 0.0))[1]
+            if value >= wet_mm:
+                if end is None:
+                    end = min(label, at)
+                start, dry = label - HOUR, 0
+                total += value
+            elif end is not None:
+                total += value  # drizzle inside the event still fell in it
+                dry += 1
+                if dry >= dry_hours:
+                    break
+            label -= HOUR
+        if end is not None and dry:  # the trailing dry hours before the event's first wet hour are not in it
+            total -= sum(own.get(start - k * HOUR, (0, 0.0))[1] for k in range(dry))
+        out[sid] = (round(total, 3), start, end, reporting)
+    return out
+
+
+def _compute(gauges: list[Sensor], at: datetime) -> list[StationRain]:
+    latest = SensorLatest.objects.in_bulk([g.pk for g in gauges])
+    with_data = [g for g in gauges if g.pk in latest]
+    series = compute_series(with_data, latest, {g.pk: [(at, 0.0)] for g in with_data})
+    events = _events(with_data, at) if with_data else {}
+    towns = _town_names(g.region.code[:9] for g in gauges if g.region_id)
+    rows = []
+    for g in gauges:
+        town = g.region.code[:9] if g.region_id else ""
+        row = StationRain(sensor_id=g.pk, code=g.code, name=g.name, station_code=g.station.code if g.station_id else "",
+                          station_name=g.station.name if g.station_id else "", town_code=town,
+                          town_name=towns.get(town, ""), region_name=g.region.name if g.region_id else "",
+                          lon=float(g.lon), lat=float(g.lat))
+        total, start, end, reporting = events.get(g.pk, (0.0, None, None, False))
+        evs = series.get(g.pk)
+        if evs and reporting:
+            ev = evs[-1]
+            row.totals = {h: ev.metrics.get(_METRIC[h]) for h in WINDOWS}
+            row.effective, row.soil = ev.metrics.get(Metric.RAIN_EFFECTIVE), ev.soil
+            row.event_total, row.event_start, row.event_end = total, start, end
+        else:
+            row.totals = dict.fromkeys(WINDOWS)
+        lt = latest.get(g.pk)
+        row.last_reading = lt.ts if lt and lt.ts <= at else None
+        rows.append(row)
+    return rows
+
+
+def _wettest_first(hours: int):
+    def key(r: StationRain):
+        value = r.totals.get(hours)
+        return value is None, -(value or 0.0)
+
+    return key
+
+
+SORT_KEYS = {"code": lambda r: r.code, "town": lambda r: (r.town_code, r.code),
+             "event": lambda r: (r.event_total is None, -(r.event_total or 0)),
+             **{f"h{h}": _wettest_first(h) for h in WINDOWS}}
+
+
+def station_rainfall(actor, at: datetime | None = None, town: str | None = None, sort: str = "h24"
+                     ) -> tuple[datetime, list[StationRain]]:
+    """The rainfall of every rain gauge the actor may see (of one town if given) at `at`, sorted by `sort`
+    (code, town, event, h1 … h24: the wettest first)."""
+    at = _at(at)
+    if sort not in SORT_KEYS:
+        raise ServiceError({"sort": [_("不是有效的选项")]})
+    qs = scope_queryset(Sensor.objects.all(), actor)
+    if town:
+        if not (town.isdigit() and len(town) == 9):
+            raise ServiceError({"town": [_("不是有效的选项")]})
+        qs = qs.filter(region__code__startswith=town)
+    rows = _compute(_gauges(qs), at)
+    rows.sort(key=lambda r: r.code)
+    rows.sort(key=SORT_KEYS[sort])
+    return at, rows
+
+
+# ---- areal rainfall ---------------------------------------------------------------------------------------------
+
+def _projector(lat0: float):
+    """Local equirectangular projection (x scaled by cos φ₀): areas in proportion within a district."""
+    scale = math.cos(math.radians(lat0))
+
+    def project(coords):
+        coords = np.asarray(coords, dtype=float)
+        return np.column_stack([coords[:, 0] * scale, coords[:, 1]])
+
+    return project
+
+
+@lru_cache(maxsize=64)
+def thiessen_weights(points: tuple[tuple[int, float, float], ...], areas: tuple[tuple[str, str], ...]
+                     ) -> dict[str, list[tuple[int, float]]]:
+    """{area code: [(gauge id, weight), …]} with the weights (Σ = 1 per area) the shares of the area's surface
+    nearest to each gauge: shapely.voronoi_polygons of the gauges, each cell clipped to the area's polygon.
+    `areas`: (code, GeoJSON text). Cached per gauge set and polygons."""
+    if not points or not areas:
+        return {}
+    lat0 = sum(p[2] for p in points) / len(points)
+    project = _projector(lat0)
+    shapes = [shapely.transform(shapely.from_geojson(text), project) for _code, text in areas]
+    shapes = [s if s.is_valid else shapely.make_valid(s) for s in shapes]
+    # Gauges at one place (two sensors of a station) share its cell equally.
+    places: dict[tuple[float, float], list[int]] = defaultdict(list)
+    for sid, lon, lat in points:
+        places[(lon, lat)].append(sid)
+    spots = list(places)
+    xy = project(spots)
+    if len(spots) == 1:
+        share = 1.0 / len(places[spots[0]])
+        return {code: [(sid, share) for sid in sorted(places[spots[0]])] for code, _text in areas}
+    sites = shapely.points(xy)
+    envelope = shapely.box(*shapely.union_all(shapes + list(sites)).buffer(1.0).bounds)
+    cells = list(shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=envelope)))
+    # voronoi_polygons returns the cells in no guaranteed order: each cell belongs to the site it contains.
+    tree = shapely.STRtree(cells)
+    owner = {}
+    for p, site in enumerate(sites):
+        for c in tree.query(site, predicate="intersects"):
+            owner.setdefault(int(c), p)
+    out = {}
+    for (code, _text), shape in zip(areas, shapes, strict=True):
+        total = shape.area
+        if total <= 0:
+            continue
+        weights: dict[int, float] = defaultdict(float)
+        for c in tree.query(shape, predicate="intersects"):
+            c = int(c)
+            if c not in owner:
+                continue
+            part = shapely.intersection(cells[c], shape).area
+            if part > 0:
+                ids = places[spots[owner[c]]]
+                for sid in ids:
+                    weights[sid] += part / total / len(ids)
+        norm = sum(weights.values())
+        out[code] = sorted((sid, w / norm) for sid, w in weights.items()) if norm else []
+    return out
+
+
+def _visible_towns(actor):
+    """The towns the actor may read (a village user: none; a town's figure covers more than their village)."""
+    return scope_queryset(Region.objects.filter(level="town"), actor, "code").exclude(boundary=None).order_by("code")
+
+
+def areal_rainfall(actor, at: datetime | None = None, window: int = 24, sort: str = "value") -> dict:
+    """面雨量 of every town the actor may see over (at − window, at] and for the process: the Thiessen-weighted
+    mean of the gauges that reported. A town's figure uses the gauges of the whole district — a Thiessen cell
+    crosses town borders — but only the towns the actor may see are answered, and no gauge's reading."""
+    at = _at(at)
+    if window not in WINDOWS:
+        raise ServiceError({"window": [_("时段应为 1、3、6、12 或 24 小时")]})
+    towns = list(_visible_towns(actor))
+    gauges = _gauges(Sensor.objects.all())
+    rows = {r.sensor_id: r for r in _compute(gauges, at)}
+    reporting = tuple(sorted((r.sensor_id, r.lon, r.lat) for r in rows.values() if r.reporting))
+    areas = tuple((t.code, _geojson_text(t.boundary)) for t in towns)
+    weights = thiessen_weights(reporting, areas)
+    out = []
+    for t in towns:
+        w = weights.get(t.code, [])
+        value = round(sum(rows[sid].totals[window] * share for sid, share in w), 1) if w else None
+        process = round(sum((rows[sid].event_total or 0.0) * share for sid, share in w), 1) if w else None
+        inside = [r for r in rows.values() if r.town_code == t.code and r.reporting]
+        wettest = max(inside, key=lambda r: r.totals[window], default=None)
+        out.append({"town": t.code, "name": t.name, "area_km2": t.area_km2, "value": value, "process": process,
+                    "gauges": len(inside), "weights": len(w),
+                    "max": wettest.totals[window] if wettest else None,
+                    "max_gauge": wettest.code if wettest else "", "max_name": wettest.name if wettest else ""})
+    keys = {"value": lambda r: (r["value"] is None, -(r["value"] or 0)),
+            "process": lambda r: (r["process"] is None, -(r["process"] or 0)), "town": lambda r: r["town"],
+            "max": lambda r: (r["max"] is None, -(r["max"] or 0))}
+    if sort not in keys:
+        raise ServiceError({"sort": [_("不是有效的选项")]})
+    out.sort(key=keys[sort])
+    return {"at": at, "window": window, "method": "thiessen", "gauges": len(reporting), "towns": out}
+
+
+def _geojson_text(boundary) -> str:
+    return boundary if isinstance(boundary, str) else json.dumps(boundary, sort_keys=True)
+
+
+# ---- the distribution layer -------------------------------------------------------------------------------------
+
+def rain_classes(window: int) -> list[dict]:
+    """The colour classes of a window: [{lo, hi, name, color}], lo inclusive. 12 h and 24 h are GB/T 28592-2012
+    降水量等级; the others are SENSING_RAIN_CLASSES' [U] choices (docs/sensing.md)."""
+    table = conf("SENSING_RAIN_CLASSES")
+    bounds = table.get(str(window)) or table.get(window) or table["24"]
+    colors = conf("SENSING_RAIN_CLASS_COLORS")
+    out = []
+    for i, lo in enumerate(bounds):
+        hi = bounds[i + 1] if i + 1 < len(bounds) else None
+        out.append({"lo": lo, "hi": hi, "name": str(RAIN_CLASS_NAMES[i]), "color": colors[i]})
+    return out
+
+
+def classify(values: np.ndarray, bounds: list[float]) -> np.ndarray:
+    """Class index of each value (−1 below the first bound: no rain)."""
+    return np.searchsorted(np.asarray(bounds, dtype=float), values, side="right") - 1
+
+
+def idw_grid(points: np.ndarray, values: np.ndarray, bbox: tuple[float, float, float, float], nx: int, ny: int,
+             power: float = 2.0) -> np.ndarray:
+    """Inverse-distance weighted values on an ny × nx grid of cell centres over bbox (w, s, e, n), row 0 north,
+    distances in the local projection. A cell on a gauge takes its value."""
+    w, s, e, n = bbox
+    scale = math.cos(math.radians((s + n) / 2))
+    xs = (w + (np.arange(nx) + 0.5) * (e - w) / nx) * scale
+    ys = n - (np.arange(ny) + 0.5) * (n - s) / ny
+    gx, gy = np.meshgrid(xs, ys)
+    px, py = points[:, 0] * scale, points[:, 1]
+    d2 = (gx[..., None] - px) ** 2 + (gy[..., None] - py) ** 2
+    with np.errstate(divide="ignore"):
+        wts = 1.0 / np.maximum(d2, 1e-18) ** (power / 2)
+    return (wts * values).sum(axis=-1) / wts.sum(axis=-1)
+
+
+def distribution(actor, at: datetime | None = None, window: int = 24) -> dict:
+    """The map's rainfall layer: every visible gauge with its total over (at − window, at] and its class, and
+    an IDW surface of the reporting gauges on a grid over the actor's region, clipped to its boundary, as one
+    class index per cell (a string, row 0 north; "." outside the region or no data)."""
+    at = _at(at)
+    if window not in WINDOWS:
+        raise ServiceError({"window": [_("时段应为 1、3、6、12 或 24 小时")]})
+    _at_, rows = station_rainfall(actor, at, sort="code")
+    classes = rain_classes(window)
+    bounds = [c["lo"] for c in classes]
+    gauges = [[r.code, r.name, r.lon, r.lat, r.totals[window], r.town_name] for r in rows]
+    reporting = [r for r in rows if r.reporting]
+    grid = None
+    area = _clip_area(actor)
+    if reporting and area is not None:
+        w, s, e, n = area.bounds
+        cells = int(conf("SENSING_RAIN_GRID_CELLS"))
+        aspect = (e - w) * math.cos(math.radians((s + n) / 2)) / max(n - s, 1e-9)
+        nx = max(8, int(round(math.sqrt(cells * aspect))))
+        ny = max(8, int(round(cells / nx)))
+        pts = np.array([(r.lon, r.lat) for r in reporting])
+        vals = np.array([r.totals[window] for r in reporting], dtype=float)
+        surface = idw_grid(pts, vals, (w, s, e, n), nx, ny, float(conf("SENSING_RAIN_IDW_POWER")))
+        xs = w + (np.arange(nx) + 0.5) * (e - w) / nx
+        ys = n - (np.arange(ny) + 0.5) * (n - s) / ny
+        gx, gy = np.meshgrid(xs, ys)
+        inside = shapely.contains_xy(area, gx, gy)
+        idx = classify(surface, bounds)
+        chars = np.where(inside & (idx >= 0), idx.astype(str), ".")
+        grid = {"bbox": [w, s, e, n], "nx": nx, "ny": ny, "cells": "".join(chars.ravel().tolist())}
+    return {"at": at, "window": window, "classes": classes,
+            "gauges": [[*g, int(classify(np.array([g[4]]), bounds)[0]) if g[4] is not None else None]
+                       for g in gauges],
+            "grid": grid}
+
+
+def _clip_area(actor):
+    """The actor's region as one shapely geometry (lon/lat): the district for district users, their town for
+    town staff (a village user: their town's polygon, villages have none)."""
+    prefix = region_prefix(actor)
+    if prefix is None:
+        return None
+    if prefix:
+        code = prefix if len(prefix) <= 9 else prefix[:9]
+        region = Region.objects.filter(code=code).exclude(boundary=None).first()
+        shapes = [region.boundary] if region else []
+    else:
+        shapes = list(Region.objects.filter(level="district").exclude(boundary=None).values_list("boundary",
+                                                                                                  flat=True))
+    if not shapes:
+        return None
+    geoms = [shapely.from_geojson(_geojson_text(b)) for b in shapes]
+    geom = shapely.union_all([g if g.is_valid else shapely.make_valid(g) for g in geoms])
+    shapely.prepare(geom)
+    return geom
+
+
+# ---- Excel --------------------------------------------------------------------------------------------------
+
+def stations_xlsx(at: datetime, rows: list[StationRain]) -> bytes:
+    """The station table as an .xlsx sheet (local times; text cells never formulas: core.sheets)."""
+    import io
+
+    from openpyxl import Workbook
+
+    from tianmu.core.sheets import append_row
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(str(_("雨量站雨情")))
+    local = timezone.localtime
+    append_row(ws, [str(_("统计时间")), local(at).strftime("%Y-%m-%d %H:%M")])
+    append_row(ws, [str(_("传感器编码")), str(_("名称")), str(_("监测站")), str(_("镇街")), str(_("村社")),
+                    *[str(_("%(h)s小时(mm)") % {"h": h}) for h in WINDOWS], str(_("过程雨量(mm)")),
+                    str(_("过程开始")), str(_("过程结束")), str(_("有效雨量(mm)")), str(_("最新数据时间"))])
+    for r in rows:
+        append_row(ws, [r.code, r.name, r.station_name, r.town_name, r.region_name,
+                        *[r.totals.get(h) for h in WINDOWS], r.event_total,
+                        local(r.event_start).strftime("%Y-%m-%d %H:%M") if r.event_start else "",
+                        local(r.event_end).strftime("%Y-%m-%d %H:%M") if r.event_end else "",
+                        r.effective, local(r.last_reading).strftime("%Y-%m-%d %H:%M") if r.last_reading else ""])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
