@@ -19,4 +19,7 @@ urlpatterns = [
     path("alarms/by-station/<path:key>/acknowledge/", views.acknowledge_station_view, name="acknowledge_station"),
     path("sensors/<int:pk>/", views.sensor_page, name="sensor"),
     path("dead-letters/", views.dead_letter_page, name="dead_letters"),
+    path("rainfall/", views.rainfall_page, name="rainfall"),
+    path("rainfall/export.xlsx", views.rainfall_export, name="rainfall_export"),
+    path("rainfall/areal/", views.areal_page, name="areal"),
 ]

@@ -34,15 +34,24 @@ from .queries import (
     latest_values,
     open_alarms_by_group,
     order_alarms,
+    parse_time,
     sensor_by_pk,
     station_groups,
     station_level_counts,
     visible_station,
 )
+from .rainfall import (
+    WINDOWS,
+    areal_rainfall,
+    parse_window,
+    rain_classes,
+    station_rainfall,
+    stations_xlsx,
+)
 from .services.alarms import acknowledge_station_alarms
 
 __all__ = ["latest_page", "alarm_page", "acknowledge_station_view", "sensor_page",
-           "dead_letter_page", "map_layer_config"]
+           "dead_letter_page", "map_layer_config", "rainfall_page", "rainfall_export", "areal_page"]
 
 PAGE_SIZE = 50
 
@@ -231,6 +240,112 @@ def dead_letter_page(request):
     return render(request, "sensing/dead_letters.html", {
         "page": page, "rows": rows, "source": source or "", "sources": sources, **_tabs(request, "dead_letters"),
     })
+
+
+def _graded(value, classes) -> dict:
+    """A rainfall cell: the value with its grade's name and colour (GB/T 28592 classes, rainfall.rain_classes)."""
+    grade = None
+    if value is not None:
+        for c in classes:
+            if value >= c["lo"]:
+                grade = c
+    return {"value": value, "name": grade["name"] if grade else "", "color": grade["color"] if grade else "",
+            "dark": bool(grade) and classes.index(grade) >= 3}
+
+
+def _rain_query(request) -> tuple[dict, list, dict]:
+    """The rainfall pages' `at`, `town`, `window` and `sort` from the query string; a bad value is reported and
+    its default used."""
+    get = request.GET
+    values = {"at": (get.get("at") or "").strip()[:40], "town": (get.get("town") or "").strip()[:12],
+              "window": get.get("window") or "24", "sort": get.get("sort") or ""}
+    parsed: dict = {"at": None, "town": None, "window": 24}
+    errors = []
+    try:
+        parsed["at"] = parse_time("at", values["at"] or None)
+    except ServiceError as exc:
+        errors += exc.as_list()
+    if values["town"]:
+        if values["town"].isdigit() and len(values["town"]) == 9:
+            parsed["town"] = values["town"]
+        else:
+            errors.append({"field": "town", "message": _("不是有效的选项")})
+    try:
+        parsed["window"] = parse_window(values["window"])
+    except ServiceError as exc:
+        errors += exc.as_list()
+    return values, errors, parsed
+
+
+def _rain_context(request, values, parsed) -> dict:
+    keep = request.GET.copy()
+    keep.pop("sort", None)
+    return {"f": values, "towns": list(alarm_towns(request.user)), "windows": WINDOWS, "keep": keep.urlencode(),
+            "classes": rain_classes(parsed["window"]), **_tabs(request, "rainfall")}
+
+
+@login_required
+@require_safe
+def rainfall_page(request):
+    """雨情: every visible gauge's 1/3/6/12/24 h and process rainfall at a chosen time, sortable, by town."""
+    values, errors, parsed = _rain_query(request)
+    sort = values["sort"] or "h24"
+    try:
+        at, rows = station_rainfall(request.user, parsed["at"], parsed["town"], sort)
+    except ServiceError as exc:
+        errors += exc.as_list()
+        at, rows = station_rainfall(request.user, None, None, "h24")
+        sort = "h24"
+    columns = [(f"h{h}", _("%(h)s小时") % {"h": h}) for h in WINDOWS]
+    grades = {h: rain_classes(h) for h in WINDOWS}
+    table = [{"r": r, "cells": [_graded(r.totals.get(h), grades[h]) for h in WINDOWS]} for r in rows]
+    return render(request, "sensing/rainfall.html", {
+        "at": at, "rows": table, "sort": sort, "errors": errors, "columns": columns,
+        "reporting": sum(r.reporting for r in rows), **_rain_context(request, values, parsed),
+    }, status=400 if errors else 200)
+
+
+@login_required
+@require_safe
+def rainfall_export(request):
+    values, errors, parsed = _rain_query(request)
+    try:
+        if errors:
+            raise ServiceError({e["field"]: [e["message"]] for e in errors})
+        at, rows = station_rainfall(request.user, parsed["at"], parsed["town"], values["sort"] or "h24")
+    except ServiceError as exc:
+        for msg in exc.as_list():
+            messages.error(request, str(msg["message"]))
+        return redirect("sensing:rainfall")
+    from django.http import HttpResponse
+    from django.utils import timezone
+
+    stamp = timezone.localtime(at).strftime("%Y%m%d-%H%M")
+    response = HttpResponse(stations_xlsx(at, rows),
+                            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''rainfall-{stamp}.xlsx"
+    return response
+
+
+@login_required
+@require_safe
+def areal_page(request):
+    """面雨量: every visible town's areal rainfall (Thiessen polygons) over a window and for the process."""
+    values, errors, parsed = _rain_query(request)
+    sort = values["sort"] or "value"
+    try:
+        out = areal_rainfall(request.user, parsed["at"], parsed["window"], sort)
+    except ServiceError as exc:
+        errors += exc.as_list()
+        out = areal_rainfall(request.user, None, parsed["window"], "value")
+        sort = "value"
+    classes = rain_classes(parsed["window"])
+    for row in out["towns"]:
+        row["cell"] = _graded(row["value"], classes)
+    return render(request, "sensing/areal.html", {
+        "at": out["at"], "rows": out["towns"], "gauges": out["gauges"], "sort": sort, "errors": errors,
+        **_rain_context(request, values, parsed),
+    }, status=400 if errors else 200)
 
 
 def map_layer_config(request) -> dict:

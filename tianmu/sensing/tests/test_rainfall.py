@@ -181,3 +181,33 @@ def test_api_and_export(client, world, net, t0):
     names = [row[1].value for row in ws.iter_rows(min_row=3)]
     assert "'=HYPERLINK(\"http://x\")" in names  # stored as text, never a formula
     assert all(cell.data_type != "f" for row in ws.iter_rows() for cell in row)
+
+
+def test_pages_sort_filter_export_and_refuse_bad_input(client, world, net, t0):
+    send(world, net["rain_a"], [(t0 + k * 5 * M, 1.0) for k in range(1, 13)])
+    send(world, net["rain_b"], [(t0 + k * 5 * M, 3.0) for k in range(1, 13)])
+    client.force_login(world["users"]["commander"])
+    at = (t0 + H).astimezone().strftime("%Y-%m-%dT%H:%M")
+    r = client.get("/sensing/rainfall/", {"at": (t0 + H).isoformat(), "sort": "h1"})
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert page.index("RG-B") < page.index("RG-A") and "36.0" in page and "12.0" in page
+    r = client.get("/sensing/rainfall/", {"at": (t0 + H).isoformat(), "town": world["town_a"].code})
+    assert "RG-A" in r.content.decode() and "RG-B" not in r.content.decode()
+    r = client.get("/sensing/rainfall/export.xlsx", {"at": (t0 + H).isoformat()})
+    assert r.status_code == 200 and r["Content-Disposition"].startswith("attachment")
+    ws = load_workbook(io.BytesIO(r.content)).active
+    assert {row[0].value for row in ws.iter_rows(min_row=3)} == {"RG-A", "RG-B"}
+    r = client.get("/sensing/rainfall/areal/", {"at": at, "window": "1"})
+    assert r.status_code == 200 and world["town_a"].name in r.content.decode()
+    for params in ({"at": "soon"}, {"window": "5"}, {"town": "x"}, {"sort": "nope"}):
+        r = client.get("/sensing/rainfall/areal/" if "window" in params else "/sensing/rainfall/", params)
+        assert r.status_code == 400, params
+    r = client.get("/sensing/rainfall/export.xlsx", {"at": "soon"})
+    assert r.status_code == 302
+    # A town user sees only their own town's gauges and town.
+    client.force_login(world["users"]["town_staff"])
+    page = client.get("/sensing/rainfall/", {"at": (t0 + H).isoformat()}).content.decode()
+    assert "RG-A" in page and "RG-B" not in page
+    page = client.get("/sensing/rainfall/areal/", {"at": (t0 + H).isoformat()}).content.decode()
+    assert world["town_a"].name in page and world["town_b"].name not in page
