@@ -181,3 +181,27 @@ def test_alarms_by_station_group_and_update_live(login):
         top.locator("a.btn").click()
     assert f"station={station}" in page.url and quiet["code"] in page.locator("#alarms").inner_text()
     assert not page.tm_errors, page.tm_errors
+
+
+def test_rainfall_layer_paints_the_surface_gauges_and_legend(login):
+    """The 雨量分布 layer: switched on, it paints the IDW surface as an image over the district and draws every
+    gauge graduated by its 24 h total, with the GB/T 28592 legend; changing the window reloads it."""
+    page = login("duty")
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/")
+    page.wait_for_selector('body[data-sensing-ready="1"]', state="attached", timeout=30_000)
+    page.locator("input[data-rain=surface]").check()
+    page.locator("input[data-rain=gauges]").check()
+    page.wait_for_selector('body[data-rain-ready="1"]', state="attached", timeout=30_000)
+    data = page.evaluate("() => window.tianmuRain.state.data")
+    assert data["window"] == 24 and len(data["gauges"]) > 100
+    assert any(ch.isdigit() for ch in data["grid"]["cells"])  # the demo storm's rain
+    assert page.locator("img.cmap-rain-surface").count() == 1
+    assert page.locator("#rain-legend span").count() == 6 and "暴雨" in page.locator("#rain-legend").inner_text()
+    assert page.evaluate("() => window.tianmuRain.gauges.getLayers().length") == len(data["gauges"])
+    page.select_option("#rain-window", "1")
+    page.wait_for_selector('body[data-rain-ready="2"]', state="attached", timeout=30_000)
+    assert page.evaluate("() => window.tianmuRain.state.data.window") == 1
+    shot(page, "rainfall-layer")
+    assert not errors, errors

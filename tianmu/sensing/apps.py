@@ -17,7 +17,10 @@ class SensingConfig(plugins.TianmuApp):
     menu = [plugins.MenuItem(_("监测预警"), "sensing:alarms", order=40, key="sensing")]
     map_layers = [plugins.MapLayer("sensing", panel="sensing/map_panel.html", scripts=("sensing/map.js",),
                                    styles=("sensing/map.css",), config="tianmu.sensing.views:map_layer_config",
-                                   order=10)]
+                                   order=10),
+                  plugins.MapLayer("rainfall", panel="sensing/map_rain_panel.html", scripts=("sensing/rainmap.js",),
+                                   styles=("sensing/map.css",), config="tianmu.sensing.views:rain_layer_config",
+                                   order=11)]
     demo_steps = [
         plugins.DemoStep("sensing.network", "tianmu.sensing.demo.network:build_network_step",
                          after=("registry.records",)),

@@ -51,7 +51,7 @@ from .rainfall import (
 from .services.alarms import acknowledge_station_alarms
 
 __all__ = ["latest_page", "alarm_page", "acknowledge_station_view", "sensor_page",
-           "dead_letter_page", "map_layer_config", "rainfall_page", "rainfall_export", "areal_page"]
+           "dead_letter_page", "map_layer_config", "rainfall_page", "rainfall_export", "areal_page", "rain_layer_config"]
 
 PAGE_SIZE = 50
 
@@ -368,5 +368,23 @@ def map_layer_config(request) -> dict:
             "no_alarms": _("当前没有未关闭的告警"),
             "more_alarms": _("另有 {n} 条,见告警列表"),
             "levels": {v: str(label) for v, label in Level.choices},
+        },
+    }
+
+
+def rain_layer_config(request) -> dict:
+    """The command map's rainfall distribution layer (sensing/rainmap.js): endpoint, windows and texts."""
+    return {
+        "url": reverse("api:api-root") + "map/rainfall",
+        "tableUrl": reverse("sensing:rainfall"),
+        "windows": list(WINDOWS),
+        "labels": {
+            "load_failed": _("雨量分布加载失败"),
+            "window": _("{h} 小时"),
+            "at_now": _("现在"),
+            "no_data": _("24 小时无数据"),
+            "mm": _("毫米"),
+            "stats": _("{n} 站有数据,最大 {max} 毫米({name})"),
+            "below": _("无雨(<0.1)"),
         },
     }
