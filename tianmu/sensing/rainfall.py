@@ -19,11 +19,12 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
 import shapely
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -106,9 +107,14 @@ def _at(at: datetime | None) -> datetime:
     return at
 
 
+_GAUGE_COLUMNS = ("code", "name", "lon", "lat", "sensor_type", "interval_s", "station", "region", "station__code",
+                  "station__name", "region__code", "region__name")
+
+
 def _gauges(qs) -> list[Sensor]:
+    # Only the columns used: sensors and stations carry wide descriptive columns.
     return list(qs.filter(sensor_type=SensorType.RAINFALL, retired=False, lon__isnull=False, lat__isnull=False)
-                .select_related("station", "region").order_by("code"))
+                .select_related("station", "region").only(*_GAUGE_COLUMNS).order_by("code"))
 
 
 def _town_names(codes) -> dict[str, str]:
@@ -118,25 +124,26 @@ def _town_names(codes) -> dict[str, str]:
 def _events(gauges: list[Sensor], at: datetime) -> dict[int, tuple[float, datetime | None, datetime | None, bool]]:
     """Each gauge's process rainfall (过程雨量) up to `at`: the current or most recent rain event, i.e. the wet
     hours back from `at` until SENSING_EVENT_DRY_HOURS dry hours in a row (at most SENSING_EVENT_MAX_HOURS back).
-    A wet hour has at least SENSING_EVENT_WET_MM. Also whether the gauge reported in the last 24 h. Two queries:
-    the hourly totals, and the readings after `at` in its own hour (which that hour's total may hold)."""
+    A wet hour has at least SENSING_EVENT_WET_MM. Also whether the gauge reported in (at − 24 h, at]. Two
+    queries: the hourly totals, and the raw spans (the readings after `at` in its own hour, which that hour's
+    total may hold, and the count of the last 24 h)."""
     dry_hours = int(conf("SENSING_EVENT_DRY_HOURS"))
     wet_mm = float(conf("SENSING_EVENT_WET_MM"))
     top = hour_of(at)
     first = top - int(conf("SENSING_EVENT_MAX_HOURS")) * HOUR + HOUR
     ids = [g.pk for g in gauges]
     hours: dict[int, dict[datetime, tuple[int, float]]] = defaultdict(dict)
-    for sid, label, n, total in (HourlyAggregate.objects.filter(sensor_id__in=ids, hour__gte=first, hour__lte=top)
-                                 .values_list("sensor_id", "hour", "readings", "total").iterator(chunk_size=5000)):
+    for sid, label, n, total in _hourly_rows(ids, first, top):
         hours[sid][label] = (n, total)
-    tails = span_stats([Span(sid, at + TINY, top) for sid in ids])
+    stats = span_stats([Span(sid, at + TINY, top) for sid in ids] + [Span(sid, at - 24 * HOUR + TINY, at)
+                                                                       for sid in ids])
     out = {}
-    for sid, tail in zip(ids, tails, strict=True):
+    for sid, tail, day in zip(ids, stats[:len(ids)], stats[len(ids):], strict=True):
         own = hours.get(sid, {})
         if top in own:
             n, total = own[top]
             own[top] = (n - tail.count, total - tail.total)
-        reporting = any(own.get(top - k * HOUR, (0, 0.0))[0] > 0 for k in range(24))
+        reporting = day.count > 0
         total, start, end, dry = 0.0, None, None, 0
         label = top
         while label >= first:
@@ -158,8 +165,30 @@ def _events(gauges: list[Sensor], at: datetime) -> dict[int, tuple[float, dateti
     return out
 
 
+def _hourly_rows(ids: list[int], first: datetime, last: datetime):
+    """(sensor_id, hour label, readings, total) of these gauges' hours first … last that had rain (a dry hour
+    is the default), read with a plain cursor: the ORM's row building costs ten times the query here."""
+    if not ids:
+        return []
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT sensor_id, hour, readings, total FROM {HourlyAggregate._meta.db_table} "
+                    f"WHERE sensor_id IN ({', '.join(['%s'] * len(ids))}) AND hour >= %s AND hour <= %s AND total > 0",
+                    [*ids, adapt(first), adapt(last)])
+        rows = cur.fetchall()
+    out = []
+    for sid, label, n, total in rows:
+        if not isinstance(label, datetime):  # SQLite answers with the stored text
+            label = datetime.fromisoformat(str(label))
+        if label.tzinfo is None:
+            label = label.replace(tzinfo=UTC)
+        out.append((sid, label.astimezone(UTC), n, total))
+    return out
+
+
 def _compute(gauges: list[Sensor], at: datetime) -> list[StationRain]:
-    latest = SensorLatest.objects.in_bulk([g.pk for g in gauges])
+    latest = SensorLatest.objects.only("ts", "value", "antecedent_index", "soil_index", "antecedent_hour").in_bulk(
+        [g.pk for g in gauges])
     with_data = [g for g in gauges if g.pk in latest]
     series = compute_series(with_data, latest, {g.pk: [(at, 0.0)] for g in with_data})
     events = _events(with_data, at) if with_data else {}
@@ -345,17 +374,22 @@ def classify(values: np.ndarray, bounds: list[float]) -> np.ndarray:
 def idw_grid(points: np.ndarray, values: np.ndarray, bbox: tuple[float, float, float, float], nx: int, ny: int,
              power: float = 2.0) -> np.ndarray:
     """Inverse-distance weighted values on an ny × nx grid of cell centres over bbox (w, s, e, n), row 0 north,
-    distances in the local projection. A cell on a gauge takes its value."""
+    distances in the local projection. A cell on a gauge takes its value. Row by row (squared distances split
+    into x and y parts), so memory stays at one row × gauges."""
     w, s, e, n = bbox
     scale = math.cos(math.radians((s + n) / 2))
     xs = (w + (np.arange(nx) + 0.5) * (e - w) / nx) * scale
     ys = n - (np.arange(ny) + 0.5) * (n - s) / ny
-    gx, gy = np.meshgrid(xs, ys)
-    px, py = points[:, 0] * scale, points[:, 1]
-    d2 = (gx[..., None] - px) ** 2 + (gy[..., None] - py) ** 2
-    with np.errstate(divide="ignore"):
-        wts = 1.0 / np.maximum(d2, 1e-18) ** (power / 2)
-    return (wts * values).sum(axis=-1) / wts.sum(axis=-1)
+    values = np.asarray(values, dtype=float)
+    dx2 = (xs[:, None] - points[:, 0][None, :] * scale) ** 2  # nx × gauges
+    dy2 = (ys[:, None] - points[:, 1][None, :]) ** 2  # ny × gauges
+    out = np.empty((ny, nx))
+    half = power / 2
+    for j in range(ny):
+        d2 = np.maximum(dx2 + dy2[j], 1e-18)
+        wts = 1.0 / d2 if half == 1 else d2 ** -half
+        out[j] = (wts @ values) / wts.sum(axis=1)
+    return out
 
 
 def distribution(actor, at: datetime | None = None, window: int = 24) -> dict:
