@@ -67,6 +67,16 @@ DEFAULTS = {
     # The interpolated surface: about this many grid cells over the region, inverse-distance power.
     "SENSING_RAIN_GRID_CELLS": 12000,
     "SENSING_RAIN_IDW_POWER": 2.0,
+    # Geological-hazard rainfall alarms belong to the zones a gauge represents: each registered geological
+    # hazard zone is represented by its N nearest rain gauges within this distance; other gauges do not
+    # evaluate the geohazard rule (when no zone is registered at all, every gauge does) [U].
+    "SENSING_GEOHAZARD_RADIUS_M": float(os.environ.get("TIANMU_GEOHAZARD_RADIUS_M", "3000")),
+    "SENSING_GEOHAZARD_GAUGES_PER_ZONE": 1,
+    # An alarm whose condition has been cleared for this many hours of the sensor's own data closes itself
+    # with a reason, unless it ever reached a level above SENSING_AUTO_CLOSE_MAX_LEVEL (a person closes
+    # those). 0 switches it off [U].
+    "SENSING_AUTO_CLOSE_AFTER_HOURS": float(os.environ.get("TIANMU_AUTO_CLOSE_AFTER_HOURS", "6")),
+    "SENSING_AUTO_CLOSE_MAX_LEVEL": "orange",
     # Device faults.
     "SENSING_NO_DATA_INTERVALS": 3,
     "SENSING_STUCK_READINGS": {"water_level": 24, "soil_moisture": 48},

@@ -31,6 +31,11 @@ class LevelChanged(AlarmPayload):
     from_level: str = Field(description=_("变化前的等级"))
 
 
+class AutoClosed(AlarmPayload):
+    reason: str = Field(description=_("关闭原因:cleared(条件解除已满设定时长)"))
+    calm_hours: float = Field(description=_("条件解除后经过的数据时间(小时)"))
+
+
 class ReadingsImported(BaseModel):
     rows: int = Field(description=_("CSV 数据行数"))
     stored: int = Field(description=_("新入库的读数"))
@@ -58,6 +63,9 @@ declare("sensing.alarm.escalated", LevelChanged, _("告警升级到更高等级(
 declare("sensing.alarm.deescalated", LevelChanged, _("告警在连续多次低于降级条件后降级"),
         emitted_by="sensing.services.evaluate_sensors")
 declare("sensing.alarm.cleared", AlarmPayload, _("告警条件已解除(告警仍待人员关闭)"), emitted_by=RULES)
+declare("sensing.alarm.autoclosed", AutoClosed,
+        _("条件解除已满设定时长(SENSING_AUTO_CLOSE_AFTER_HOURS),未曾达到红色的告警由系统自动关闭"),
+        emitted_by="sensing.services.evaluate_sensors")
 declare("sensing.readings.imported", ReadingsImported, _("从 CSV 导入了历史读数"),
         emitted_by="sensing.services.import_readings_csv")
 declare("sensing.threshold.changed", ThresholdChanged, _("阈值被新建或修改(类型默认值或站点专用值)"),

@@ -346,10 +346,14 @@ def _ratio(value: float, threshold: float | None) -> float:
 
 
 def assess_sensor(sensor: Sensor, evaluation: Evaluation, book: ThresholdBook,
-                  extra_rules: set[str] = frozenset()) -> list[Assessment]:
-    """Every threshold rule of the sensor (plus `extra_rules`, e.g. those with an active alarm)."""
+                  extra_rules: set[str] = frozenset(), disabled: set[str] = frozenset()) -> list[Assessment]:
+    """Every threshold rule of the sensor (plus `extra_rules`, e.g. those with an active alarm). A rule in
+    `disabled` (the geohazard rule at a gauge that represents no hazard zone) reaches no level: an active alarm
+    of it calms down and clears."""
     margin, bands = conf("SENSING_HYSTERESIS_MARGIN"), conf("SENSING_HYSTERESIS_BANDS")
     rules = book.for_sensor(sensor)
+    for rule in disabled:
+        rules.pop(rule, None)
     out = []
     for rule in sorted(set(rules) | set(extra_rules)):
         out.append(assess(rule, rules.get(rule, {}), evaluation.metrics, evaluation.soil, margin, bands))

@@ -16,7 +16,17 @@ from tianmu.core.errors import ServiceError
 from tianmu.core.events import emit
 from tianmu.core.scope import check
 
-from ..choices import ACTIVE_STATUSES, LEVEL_RANK, AlarmKind, AlarmStatus, Level, Rule, level_rank, max_level
+from ..choices import (
+    ACTIVE_STATUSES,
+    LEVEL_RANK,
+    AlarmKind,
+    AlarmStatus,
+    Level,
+    Rule,
+    SensorType,
+    level_rank,
+    max_level,
+)
 from ..conf import conf
 from ..lifecycles import ALARM
 from ..models import Alarm, Sensor, SensorLatest, Station
@@ -306,6 +316,9 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         evaluations = compute_series(sensors, latest, {sid: [(ts, v) for ts, v, _r in pts]
                                                       for sid, pts in points.items()}, changed_since)
     book = ThresholdBook(sensors, directory.thresholds())
+    geo = directory.geohazard_gauges()  # None: no zone registered, every gauge evaluates the geohazard rule
+    no_geo = frozenset({Rule.GEOHAZARD})
+    close_after = timedelta(hours=float(conf("SENSING_AUTO_CLOSE_AFTER_HOURS")))
     active = _active_states(ids)  # state only; locked and read in full one by one when they change (`_lock`)
     rules_of: dict[int, set[str]] = {}
     for (sid, rule), a in active.items():
@@ -321,7 +334,9 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
             if ev.antecedent_changed and lt is not None and ev.antecedent_hour == hour_of(lt.ts):
                 antecedents[s.pk] = (*ev.antecedent_whole, ev.antecedent_hour)
             revisit = ev.at in again
-            for a in assess_sensor(s, ev, book, rules_of.get(s.pk, frozenset())):
+            disabled = no_geo if geo is not None and s.sensor_type == SensorType.RAINFALL and s.pk not in geo \
+                else frozenset()
+            for a in assess_sensor(s, ev, book, rules_of.get(s.pk, frozenset()), disabled):
                 alarm, changed = _apply(s, a, active.get((s.pk, a.rule)), ev.at, now, dirty, revisit=revisit)
                 if alarm is not None:
                     active[(s.pk, a.rule)] = alarm
@@ -339,6 +354,9 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
                     changes += _clear_fault(active.get((s.pk, Rule.STUCK)), ev.at, dirty)
             changes += _clear_fault(active.get((s.pk, Rule.NO_DATA)), ev.at, dirty)
             changes += _clear_fault(active.get((s.pk, Rule.OUT_OF_RANGE)), ev.at, dirty)
+        evs = evaluations.get(s.pk)
+        if evs and close_after:
+            changes += _auto_close(s, active, evs[-1].at, close_after, now, dirty)
     for s, p in out_of_range:
         bound = s.valid_max if s.valid_max is not None and p.value > s.valid_max else s.valid_min
         changes += _fault(s, Rule.OUT_OF_RANGE, active, value=p.value, threshold=bound, at=p.ts, now=now)
@@ -347,6 +365,36 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
     _write_dirty(dirty)
     _refresh_alarm_levels(ids, active, latest)
     return changes
+
+
+AUTO_CLOSE_NOTE = _("条件已解除满 %(hours)s 小时(按监测数据时间),系统自动关闭")
+
+
+def _auto_close(sensor: Sensor, active: dict, at: datetime, after: timedelta, now: datetime,
+                dirty: dict[int, Alarm]) -> int:
+    """Close the sensor's threshold alarms whose condition has been cleared for `after` of its own data time
+    (up to `at`, its newest evaluated reading), unless they ever reached a level above
+    SENSING_AUTO_CLOSE_MAX_LEVEL: a person closes those. Closed with the reason as the note, no person, and a
+    `sensing.alarm.autoclosed` event. Data time, not the wall clock, so a replayed storm closes its alarms as the
+    live one would."""
+    ceiling = level_rank(conf("SENSING_AUTO_CLOSE_MAX_LEVEL"))
+    closed = 0
+    for (sid, rule), state in list(active.items()):
+        if (sid != sensor.pk or state.kind != AlarmKind.THRESHOLD or state.cleared_at is None
+                or at - state.cleared_at < after or level_rank(state.peak_level) > ceiling):
+            continue
+        alarm = _lock(state, dirty)
+        if alarm is None or alarm.cleared_at is None:
+            continue
+        hours = f"{after.total_seconds() / 3600:g}"
+        alarm.status, alarm.closed_at = AlarmStatus.CLOSED, now
+        alarm.closed_note = str(AUTO_CLOSE_NOTE % {"hours": hours})
+        alarm.save(update_fields=["status", "closed_at", "closed_note", "calm_evaluations", "cleared_at"])
+        dirty.pop(alarm.pk, None)
+        active.pop((sid, rule), None)
+        _emit("autoclosed", alarm, reason="cleared", calm_hours=round((at - alarm.cleared_at).total_seconds() / 3600, 2))
+        closed += 1
+    return closed
 
 
 def check_no_data(*, now: datetime | None = None) -> int:

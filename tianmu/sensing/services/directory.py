@@ -31,10 +31,11 @@ class SensorDirectory:
 
     VERSION_SQL = " UNION ALL ".join(
         f"SELECT count(*), max(updated_at), max(id) FROM {table}"
-        for table in ("sensing_sensor", "sensing_station", "sensing_threshold"))
+        for table in ("sensing_sensor", "sensing_station", "sensing_threshold", "registry_hazardsource"))
 
     def __init__(self):
         self._state: tuple[tuple, dict[str, Sensor], list[Threshold]] | None = None
+        self._zones: tuple[tuple, dict[int, int] | None] | None = None
 
     def _current(self) -> tuple[tuple, dict[str, Sensor], list[Threshold]]:
         with transaction.get_connection().cursor() as cur:
@@ -53,6 +54,55 @@ class SensorDirectory:
     def thresholds(self) -> list[Threshold]:
         """Every threshold row (the directory is checked for changes first)."""
         return self._current()[2]
+
+    def geohazard_gauges(self) -> dict[int, int] | None:
+        """{rain gauge id: number of geological-hazard zones it represents}, or None when the registry holds no
+        geological-hazard zone at all (then every gauge evaluates the geohazard rule). Recomputed when
+        sensors, stations, thresholds or hazard sources change."""
+        key = self._current()[0]
+        if self._zones is None or self._zones[0] != key:
+            self._zones = (key, representing_gauges())
+        return self._zones[1]
+
+
+def representing_gauges() -> dict[int, int] | None:
+    """Which rain gauges represent geological-hazard zones (registry hazard sources of type "geological"): for
+    each zone, its SENSING_GEOHAZARD_GAUGES_PER_ZONE nearest active rain gauges within
+    SENSING_GEOHAZARD_RADIUS_M. Returns {gauge id: zones represented}; None if no zone is registered."""
+    import numpy as np
+
+    from tianmu.registry.choices import HazardType
+    from tianmu.registry.models import HazardSource
+
+    from ..choices import SensorType
+    from ..conf import conf
+
+    zones = np.array(list(HazardSource.objects.filter(hazard_type=HazardType.GEOLOGICAL)
+                          .values_list("lon", "lat")), dtype=float).reshape(-1, 2)
+    if not len(zones):
+        return None
+    gauges = list(Sensor.objects.filter(sensor_type=SensorType.RAINFALL, retired=False, lon__isnull=False,
+                                        lat__isnull=False).values_list("pk", "lon", "lat"))
+    if not gauges:
+        return {}
+    ids = np.array([g[0] for g in gauges])
+    pos = np.array([(g[1], g[2]) for g in gauges], dtype=float)
+    radius = float(conf("SENSING_GEOHAZARD_RADIUS_M"))
+    per_zone = max(1, int(conf("SENSING_GEOHAZARD_GAUGES_PER_ZONE")))
+    out: dict[int, int] = {}
+    lat0 = np.radians(zones[:, 1].mean())
+    m_per_deg = 111_320.0
+    for start in range(0, len(zones), 2000):  # equirectangular distances, at most 2,000 zones × gauges at once
+        z = zones[start:start + 2000]
+        dx = (z[:, None, 0] - pos[None, :, 0]) * np.cos(lat0) * m_per_deg
+        dy = (z[:, None, 1] - pos[None, :, 1]) * m_per_deg
+        d = np.hypot(dx, dy)
+        nearest = np.argsort(d, axis=1)[:, :per_zone]
+        for row, cols in enumerate(nearest):
+            for col in cols:
+                if d[row, col] <= radius:
+                    out[int(ids[col])] = out.get(int(ids[col]), 0) + 1
+    return out
 
 
 directory = SensorDirectory()

@@ -337,3 +337,51 @@ def test_water_level_hysteresis_is_a_band_in_metres(world, t0, settings):
     assert [level_after(242.35) for _ in range(4)] == ["red"] * 4  # within 0.2 m of the guaranteed level
     assert [level_after(242.2) for _ in range(3)] == ["red", "red", "yellow"]
     assert [level_after(241.2) for _ in range(3)] == ["yellow", "yellow", None]  # 0.35 m under the warning level
+
+
+def _zone(world, lon, lat, suffix="1", region="village_a"):
+    from tianmu.conftest import record_data
+    from tianmu.core.registry.kinds import get_kind
+    from tianmu.core.registry.services import create_record
+
+    kind = get_kind("hazards")
+    return create_record(world["users"]["admin"], kind, record_data(kind, world[region], suffix, lon=lon,
+                                                                    lat=lat, hazard_type="geological"))
+
+
+def test_geohazard_alarms_only_at_gauges_that_represent_a_zone(world, net, t0, settings):
+    """Once geological-hazard zones are registered, only the gauge nearest each zone (within 3 km) evaluates the
+    geohazard rule: the same 60 mm gives gauge A (1 km from a zone) a geohazard alarm and gauge B (20 km from
+    it) none; B's rainstorm and flash-flood rules are unchanged."""
+    a, b = net["rain_a"], net["rain_b"]
+    _zone(world, a.lon + 0.01, a.lat)
+    for sensor in (a, b):
+        send(sensor, *[(t0 + i * 5 * M, 5.0) for i in range(1, 13)])
+    assert active(a, "geohazard").level == "blue"  # 60 mm effective ≥ 50 [U default]
+    assert active(b, "geohazard") is None
+    assert active(b, "rainstorm").level == "orange" and active(a, "rainstorm").level == "orange"
+
+
+def test_geohazard_alarm_of_a_gauge_no_longer_representing_clears(world, net, t0):
+    a = net["rain_a"]
+    send(a, *[(t0 + i * 5 * M, 5.0) for i in range(1, 13)])
+    assert active(a, "geohazard").level == "blue"  # no zone registered yet: every gauge evaluates
+    _zone(world, a.lon + 0.2, a.lat, region="village_b")  # 19 km away, near B: A represents nothing
+    send(a, *[(t0 + H + i * 5 * M, 0.0) for i in range(1, 4)])
+    assert active(a, "geohazard").cleared_at is not None
+
+
+def test_a_cleared_alarm_closes_itself_after_the_set_time_unless_it_was_red(world, net, t0, settings):
+    settings.SENSING_AUTO_CLOSE_AFTER_HOURS = 2
+    a, b = net["rain_a"], net["rain_b"]
+    send(a, *[(t0 + i * 5 * M, 5.0) for i in range(1, 13)])  # 60 mm in 1 h: rainstorm orange, flash flood red
+    send(b, *[(t0 + i * 5 * M, 2.0) for i in range(1, 31)])  # 60 mm in 2.5 h: rainstorm yellow, no flash flood
+    storm_b = active(b, "rainstorm")
+    assert storm_b.peak_level == "orange" and active(a, "flash_flood").peak_level == "red"
+    for sensor in (a, b):
+        send(sensor, *[(t0 + 3 * H + k * H, 0.0) for k in range(0, 20)])  # dry, one reading an hour
+    storm_b.refresh_from_db()
+    assert storm_b.status == "closed" and storm_b.closed_by is None and "自动关闭" in storm_b.closed_note
+    event = events("autoclosed")[-1]
+    assert event.payload["reason"] == "cleared" and event.payload["calm_hours"] >= 2
+    assert active(a, "flash_flood").cleared_at is not None  # red: cleared, but a person closes it
