@@ -72,6 +72,8 @@ DEFAULTS = {
     # evaluate the geohazard rule (when no zone is registered at all, every gauge does) [U].
     "SENSING_GEOHAZARD_RADIUS_M": float(os.environ.get("TIANMU_GEOHAZARD_RADIUS_M", "3000")),
     "SENSING_GEOHAZARD_GAUGES_PER_ZONE": 1,
+    # Only zones of these risk levels (registry risk_level: low/medium/high/major) count; empty = all [U].
+    "SENSING_GEOHAZARD_RISK_LEVELS": [],
     # An alarm whose condition has been cleared for this many hours of the sensor's own data closes itself
     # with a reason, unless it ever reached a level above SENSING_AUTO_CLOSE_MAX_LEVEL (a person closes
     # those). 0 switches it off [U].

@@ -77,8 +77,11 @@ def representing_gauges() -> dict[int, int] | None:
     from ..choices import SensorType
     from ..conf import conf
 
-    zones = np.array(list(HazardSource.objects.filter(hazard_type=HazardType.GEOLOGICAL)
-                          .values_list("lon", "lat")), dtype=float).reshape(-1, 2)
+    qs = HazardSource.objects.filter(hazard_type=HazardType.GEOLOGICAL)
+    levels = conf("SENSING_GEOHAZARD_RISK_LEVELS")
+    if levels:
+        qs = qs.filter(risk_level__in=list(levels))
+    zones = np.array(list(qs.values_list("lon", "lat")), dtype=float).reshape(-1, 2)
     if not len(zones):
         return None
     gauges = list(Sensor.objects.filter(sensor_type=SensorType.RAINFALL, retired=False, lon__isnull=False,
