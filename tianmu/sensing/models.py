@@ -7,6 +7,8 @@ the table is partitioned by month (see migrations/0001_initial.py and storage.py
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -38,6 +40,18 @@ __all__ = ["Station", "Sensor", "Reading", "HourlyAggregate", "DailyAggregate", 
 SENSOR_STATION_TOLERANCE_M = 500
 
 
+# Station and sensor codes are segments of MQTT topics (tianmu/v1/{station}/{sensor}/data): MQTT's wildcards and
+# separator, and what NATS subjects cannot carry (its "." token separator, "*", ">" and whitespace: a NATS broker
+# disconnects the publishing device), are refused where the code is entered.
+WIRE_FORBIDDEN = re.compile(r"[./+#*>\s\x00-\x1f\x7f]")
+
+
+def wire_code_errors(code: str | None) -> list:
+    if code and WIRE_FORBIDDEN.search(code):
+        return [_("编码会用作 MQTT 主题的一段,不能含有 . / + # * > 或空白字符(NATS 消息服务器会断开这样的设备)")]
+    return []
+
+
 class Station(PlacedModel):
     """A monitoring station (监测站): a rain gauge, a water-level gauge, a GNSS or crack meter on a slope, …"""
 
@@ -59,9 +73,14 @@ class Station(PlacedModel):
         indexes = [models.Index(fields=["lon", "lat"])]
 
     def clean(self):
+        errors: dict[str, list] = {}
         if (self.warning_level_m is not None and self.guaranteed_level_m is not None
                 and self.guaranteed_level_m < self.warning_level_m):
-            raise ValidationError({"guaranteed_level_m": _("保证水位不应低于警戒水位")})
+            errors["guaranteed_level_m"] = [_("保证水位不应低于警戒水位")]
+        if wire_code_errors(self.code):
+            errors["code"] = wire_code_errors(self.code)
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
@@ -97,6 +116,8 @@ class Sensor(PlacedModel):
 
     def clean(self):
         errors: dict[str, list] = {}
+        if wire_code_errors(self.code):
+            errors["code"] = wire_code_errors(self.code)
         if self.valid_min is not None and self.valid_max is not None and self.valid_min > self.valid_max:
             errors.setdefault("valid_max", []).append(_("量程上限不应小于下限"))
         if not self.unit and self.sensor_type:

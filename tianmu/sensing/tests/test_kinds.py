@@ -47,6 +47,20 @@ def test_sensor_must_be_at_its_station_and_in_its_region(world, net):
     assert "valid_max" in exc.value.errors
 
 
+@pytest.mark.parametrize("code", ["RG.01", "RG 01", "RG/01", "RG+", "RG#1", "RG*", "RG>1", "RG\t1"])
+def test_codes_that_a_topic_cannot_carry_are_refused(world, net, code):
+    """Station and sensor codes are MQTT topic segments: ".", spaces and wildcards are refused with a clear
+    message (a NATS broker disconnects a device publishing to such a topic)."""
+    admin = world["users"]["admin"]
+    with pytest.raises(ServiceError) as exc:
+        make_station(admin, world["village_a"], code)
+    assert "code" in exc.value.errors and "MQTT" in str(exc.value.errors["code"][0])
+    with pytest.raises(ServiceError) as exc:
+        make_sensor(admin, net["stations"]["rain_a"], code)
+    assert "code" in exc.value.errors
+    assert make_sensor(admin, net["stations"]["rain_a"], "RG-01_a").code == "RG-01_a"
+
+
 def test_a_sensor_that_has_reported_cannot_be_deleted(world, net, t0):
     from tianmu.sensing.services import ingest_messages
 
