@@ -38,6 +38,7 @@ class ProtectedSiteKind(RecordKind):
 class RescueTeamKind(RecordKind):
     model = RescueTeam
     slug = "teams"
+    serves_below = True
     type_field = "team_type"
     filter_fields = ["team_type", "tier", "readiness"]
     search_fields = ["code", "name", "address", "specialties"]
@@ -52,6 +53,7 @@ class RescueTeamKind(RecordKind):
 class ExpertKind(RecordKind):
     model = Expert
     slug = "experts"
+    serves_below = True
     type_field = "field"
     filter_fields = ["field", "available"]
     search_fields = ["code", "name", "specialty", "employer"]
@@ -65,6 +67,7 @@ class ExpertKind(RecordKind):
 class WarehouseKind(RecordKind):
     model = Warehouse
     slug = "warehouses"
+    serves_below = True
     type_field = "tier"
     filter_fields = ["tier"]
     list_columns = ["code", "name", "region", "tier", "floor_area_m2", "keeper"]
@@ -78,6 +81,7 @@ class WarehouseKind(RecordKind):
 class ShelterKind(RecordKind):
     model = Shelter
     slug = "shelters"
+    serves_below = True
     type_field = "level"
     filter_fields = ["level", "shelter_type", "duration", "standardised"]
     list_columns = ["code", "name", "region", "level", "shelter_type", "capacity", "floor_area_m2", "standardised"]
@@ -91,6 +95,7 @@ class ShelterKind(RecordKind):
 class EquipmentKind(RecordKind):
     model = Equipment
     slug = "equipment"
+    serves_below = True
     type_field = "equipment_type"
     filter_fields = ["equipment_type", "status"]
     search_fields = ["code", "name", "model_spec", "owner_unit"]

@@ -194,7 +194,10 @@ def test_stats_name_records_held_by_the_district_itself(client, users, shelters)
     s = stats_for(client, users["leader"], "shelters")
     assert s["by_town"][0] == {"code": DISTRICT, "name": "区本级", "count": 1, "capacity": 800,
                                "floor_area_m2": 1600}
-    assert stats_for(client, users["town_a"], "shelters")["total"] == 2
+    # Town staff read the district's own shelter too (up the chain), never town B's.
+    town = stats_for(client, users["town_a"], "shelters")
+    assert town["total"] == 3
+    assert [(t["code"], t["count"]) for t in town["by_town"]] == [(DISTRICT, 1), (TOWN_A, 2)]
 
 
 def test_stats_of_empty_kinds_are_zero(client, users, shelters):

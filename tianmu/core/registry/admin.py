@@ -20,7 +20,8 @@ class RecordAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ("region",)
 
     def get_queryset(self, request):
-        return scope_queryset(super().get_queryset(request), request.user)
+        return scope_queryset(super().get_queryset(request), request.user,
+                              up_the_chain=self.kind is not None and self.kind.serves_below)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)

@@ -47,6 +47,10 @@ class RecordKind:
     on_map: bool = True  # placed kinds only: a regional kind has no map layer (False once registered)
     map_default: bool = False  # the layer is switched on when the command map opens (the rest: one click away)
     nav_group: str = "registry"
+    # Records kept at a region's own level serve the regions below it: a village's users read (never change)
+    # the town's and the district's records of the kind — the town's shelter centre, the district brigades
+    # (core/scope.py, "up the chain"). Hazards and the like stay False: seen only within the subtree.
+    serves_below: bool = False
     # Valid values of the kind's own fields (beyond code, name, place): the import template's example row,
     # and what the shared test battery creates.
     example: dict = {}

@@ -22,9 +22,10 @@ MAX_RADIUS_M = 200_000
 
 
 def visible(actor, kind) -> QuerySet:
-    """Every record of `kind` the actor may read."""
+    """Every record of `kind` the actor may read: their subtree, and for a kind that serves the regions below
+    (`serves_below`) also the records kept at the own level of the regions above them (core/scope.py)."""
     # Boundaries are large GeoJSON (the district's is ~18 KB) and never needed with a record.
-    return (scope_queryset(kind.model.objects.all(), actor).select_related("region", "region__parent")
+    return (scope_queryset(kind.model.objects.all(), actor, up_the_chain=kind.serves_below).select_related("region", "region__parent")
             .defer("region__boundary", "region__parent__boundary"))
 
 

@@ -141,9 +141,12 @@ def record_detail(request, slug, pk):
     point = (json.dumps({"lon": obj.lon, "lat": obj.lat, "name": obj.name, "color": kind.color})
              if kind.placed() else None)
     lifecycle = kind.lifecycle
+    can_write = can_write_region(request.user, obj.region)
     return render(request, "core/records/detail.html", {
         "kind": kind, "slug": slug, "obj": obj, "fields": fields, "history": history,
-        "can_write": can_write_region(request.user, obj.region), "point": point,
+        "can_write": can_write, "point": point,
+        # A writer reading a resource kept above their region (up the chain, core/scope.py): read-only, say why.
+        "held_above": not can_write and write_prefix(request.user) is not None,
         "state": lifecycle.state_label(getattr(obj, lifecycle.field)) if lifecycle else None,
         "transitions": lifecycle.available(request.user, obj) if lifecycle else [],
         "lifecycle_key": lifecycle.key if lifecycle else "",
