@@ -33,12 +33,20 @@ MAX_QUERY_LENGTH = 64
 TOWN_CODE_LENGTH = 9
 
 
+class LayerState(Schema):
+    label: str
+    color: str
+
+
 class LayerOut(Schema):
     slug: str
     name: str
     color: str
     cluster: bool
     count: int
+    fields: list[str] = []  # names of the values after the type label in the layer's rows
+    field_labels: dict[str, str] = {}
+    states: dict[str, LayerState] = {}  # the first field's values: marker colour and label (a shelter's state)
 
 
 class LayersOut(Schema):
@@ -74,7 +82,10 @@ def layers(request):
     return {
         "layers": [
             {"slug": k.slug, "name": str(k.verbose_name_plural()), "color": k.color, "cluster": bool(k.cluster),
-             "count": visible(actor, k).count()}
+             "count": visible(actor, k).count(), "fields": list(k.map_fields),
+             "field_labels": {f: str(k.label_of(f)) for f in k.map_fields},
+             "states": {str(v): {"label": choice_label(k, k.map_fields[0], v), "color": c}
+                        for v, c in k.state_colors.items()} if k.map_fields else {}}
             for k in map_kinds()
         ]
     }
@@ -88,7 +99,8 @@ class LayerFilters(Schema):
     region: str | None = Field(None, description="Region code; includes its sub-regions")
 
 
-@router.get("/layers/{slug}", summary="One layer's features as compact rows [id, lon, lat, name, type label]",
+@router.get("/layers/{slug}", summary="One layer's features as compact rows [id, lon, lat, name, type label, "
+                                       "*the layer's fields]",
             description="Optional filters: q (search), bbox=min_lon,min_lat,max_lon,max_lat, region (code), and the "
                         "kind's own filter fields.")
 def layer_features(request, slug: str, filters: Query[LayerFilters]):
@@ -172,7 +184,9 @@ class NearbyItem(Schema):
     type_label: str
     contact: str
     phone: str
-    figures: dict[str, float | int | None]  # the kind's summed fields, e.g. headcount, capacity
+    figures: dict[str, float | int | None]  # the kind's summed and computed fields, e.g. headcount, free_places
+    state: str | None = None  # the kind's map state (a shelter's open / full / closed)
+    state_label: str | None = None
 
 
 class NearbyKind(Schema):
@@ -201,8 +215,10 @@ def nearby(actor, lon: float, lat: float, radius: float, slugs: list[str] | None
         qs = visible(actor, kind)
         near = by_distance(qs, lon, lat, radius)
         shown = near[:limit]
+        state = kind.map_fields[0] if kind.state_colors else None
         fields = ["pk", "code", "name", "lon", "lat", "region__name", "contact", "phone",
-                  *([kind.type_field] if kind.type_field else []), *kind.sum_fields]
+                  *([kind.type_field] if kind.type_field else []), *kind.sum_fields, *kind.computed,
+                  *([state] if state else [])]
         rows = {row[0]: row for row in qs.filter(pk__in=[pk for _d, pk in shown]).values_list(*fields)}
         items = []
         for dist, pk in shown:
@@ -216,7 +232,9 @@ def nearby(actor, lon: float, lat: float, radius: float, slugs: list[str] | None
                           "phone": data["phone"] or "",
                           "type_label": choice_label(kind, kind.type_field, data[kind.type_field])
                           if kind.type_field else "",
-                          "figures": {f: data[f] for f in kind.sum_fields}})
+                          "figures": {f: data[f] for f in (*kind.sum_fields, *kind.computed)},
+                          "state": data[state] if state else None,
+                          "state_label": choice_label(kind, state, data[state]) if state else None})
         out.append({"slug": kind.slug, "name": str(kind.verbose_name_plural()), "color": kind.color,
                     "count": len(near), "items": items})
     return out

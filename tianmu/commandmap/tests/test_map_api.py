@@ -119,7 +119,9 @@ def test_layer_features_are_compact_rows(client, users, shelters):
     assert data["slug"] == "shelters"
     assert ids(data["features"]) == sorted(s.pk for s in shelters.values())
     row = next(f for f in data["features"] if f[0] == shelters["a1"].pk)
-    assert row == [shelters["a1"].pk, 119.33, 30.23, "锦城一中避灾安置中心", "乡镇(街道)避灾安置中心"]
+    # Then the layer's own fields (a shelter's state, free places, occupancy, capacity): a new shelter is closed.
+    assert row == [shelters["a1"].pk, 119.33, 30.23, "锦城一中避灾安置中心", "乡镇(街道)避灾安置中心",
+                   "closed", 0, 0, shelters["a1"].capacity]
 
 
 def test_town_staff_see_only_their_town_on_the_map(client, users, shelters):

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from ..errors import ScopeError, ServiceError
 from ..models import Region
+from ..plugins import record_panels, resolve
 from ..scope import can_write_region, region_prefix, write_prefix
 from .api import change_history
 from .forms import build_form
@@ -44,6 +45,8 @@ def _kind(slug):
 def _column(kind, obj, name):
     if name == "region":
         return obj.region.name
+    if name in kind.computed:
+        return getattr(obj, name, None)
     value = getattr(obj, name)
     f = kind.field(name)
     if f.is_relation:
@@ -65,6 +68,9 @@ def _field_label(kind, name):
 def _columns(kind):
     out = []
     for name in kind.list_columns:
+        if name in kind.computed:
+            out.append({"name": name, "label": kind.label_of(name), "numeric": True})
+            continue
         f = kind.field(name)
         numeric = f.get_internal_type() in {"PositiveIntegerField", "IntegerField", "FloatField"}
         out.append({"name": name, "label": f.verbose_name, "numeric": numeric})
@@ -73,6 +79,8 @@ def _columns(kind):
 
 def _filter_choices(kind):
     out = []
+    for name, (label, _q) in kind.flag_filters.items():
+        out.append({"name": name, "label": label, "choices": [("true", _("是"))]})
     for name in kind.filter_fields:
         f = kind.field(name)
         if f.get_internal_type() == "BooleanField":
@@ -142,11 +150,18 @@ def record_detail(request, slug, pk):
              if kind.placed() else None)
     lifecycle = kind.lifecycle
     can_write = can_write_region(request.user, obj.region)
+    panels = []
+    for panel in record_panels(kind):
+        context = resolve(panel.context)(request, kind, obj)
+        if context is not None:
+            panels.append({"key": panel.key, "template": panel.template, "context": context,
+                           "scripts": panel.scripts, "styles": panel.styles})
     return render(request, "core/records/detail.html", {
         "kind": kind, "slug": slug, "obj": obj, "fields": fields, "history": history,
         "can_write": can_write, "point": point,
         # A writer reading a resource kept above their region (up the chain, core/scope.py): read-only, say why.
         "held_above": not can_write and write_prefix(request.user) is not None,
+        "panels": panels,
         "state": lifecycle.state_label(getattr(obj, lifecycle.field)) if lifecycle else None,
         "transitions": lifecycle.available(request.user, obj) if lifecycle else [],
         "lifecycle_key": lifecycle.key if lifecycle else "",

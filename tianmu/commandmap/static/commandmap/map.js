@@ -238,11 +238,38 @@
     return box;
   }
 
+  // A row's extra values (the layer's `fields`, after the type label) as {name: value}.
+  function rowFields(info, row) {
+    var out = {};
+    (info.fields || []).forEach(function (name, i) {
+      out[name] = row[5 + i];
+    });
+    return out;
+  }
+
+  // The lines under a feature's name: type and layer, then its state and figures (a shelter: 开放 · 空余床位 50).
+  function featureLines(info, row) {
+    var lines = [[row[4], info.name].filter(Boolean).join(" · ")];
+    var fields = info.fields || [];
+    if (!fields.length) {
+      return lines;
+    }
+    var values = rowFields(info, row);
+    var state = info.states && info.states[values[fields[0]]];
+    var figures = fields.slice(state ? 1 : 0).filter(function (name) {
+      return values[name] !== null && values[name] !== undefined;
+    }).map(function (name) {
+      return ((info.field_labels && info.field_labels[name]) || name) + " " + fmt(values[name]);
+    });
+    lines.push([state ? state.label : ""].concat(figures).filter(Boolean).join(" · "));
+    return lines;
+  }
+
   function openFeaturePopup(marker) {
     var row = marker.tmRow;
     var info = meta[marker.tmSlug] || {};
-    var sub = [row[4], info.name].filter(Boolean).join(" · ");
-    popup.setLatLng(marker.getLatLng()).setContent(popupNode(marker.tmSlug, row[0], row[3], [sub])).openOn(map);
+    popup.setLatLng(marker.getLatLng())
+      .setContent(popupNode(marker.tmSlug, row[0], row[3], featureLines(info, row))).openOn(map);
   }
 
   function clusterIcon(color) {
@@ -287,12 +314,30 @@
     return group;
   }
 
-  function buildMarkers(info, features) {
+  // A layer with states (a shelter's open / full / closed) colours each marker by its state; a closed one is
+  // drawn hollow, so "where can people go" reads at a glance.
+  function markerStyle(info, row) {
     var style = {radius: 6, color: "#ffffff", weight: 1.2, opacity: 1, fillColor: info.color, fillOpacity: 0.9};
+    var states = info.states || {};
+    if (info.fields && info.fields.length && Object.keys(states).length) {
+      var value = row[5];
+      var state = states[value];
+      if (state) {
+        style.fillColor = safeColor(state.color);
+        style.className = "cmap-state-" + String(value).replace(/[^a-z_]/g, "");
+      }
+      if (value === "closed") {
+        style = {radius: 5, color: style.fillColor, weight: 2, opacity: 1, fillColor: "#ffffff", fillOpacity: 0.9};
+      }
+    }
+    return style;
+  }
+
+  function buildMarkers(info, features) {
     var out = new Array(features.length);
     for (var i = 0; i < features.length; i++) {
       var f = features[i];
-      var m = L.circleMarker([f[2], f[1]], style);
+      var m = L.circleMarker([f[2], f[1]], markerStyle(info, f));
       m.tmRow = f;
       m.tmSlug = info.slug;
       out[i] = m;
@@ -382,6 +427,20 @@
       label.appendChild(el("span", {className: "cmap-layer-name"}, info.name));
       label.appendChild(el("span", {className: "cmap-layer-count", "data-layer-count": info.slug}, fmt(info.count)));
       li.appendChild(label);
+      var states = info.states || {};
+      if (Object.keys(states).length) {
+        var legend = el("div", {className: "cmap-legend"});
+        Object.keys(states).forEach(function (value) {
+          var key = el("span", {className: "cmap-legend-item"});
+          var mark = el("i", {className: "dot" + (value === "closed" ? " hollow" : "")});
+          mark.style.borderColor = safeColor(states[value].color);
+          mark.style.background = value === "closed" ? "#fff" : safeColor(states[value].color);
+          key.appendChild(mark);
+          key.appendChild(el("span", null, states[value].label));
+          legend.appendChild(key);
+        });
+        li.appendChild(legend);
+      }
       ul.appendChild(li);
       box.addEventListener("change", function () {
         box.disabled = true;
