@@ -13,3 +13,15 @@ class CommandmapConfig(plugins.TianmuApp):
     api = [("/map", "tianmu.commandmap.api:router")]
     urls = [("", "tianmu.commandmap.urls")]
     menu = [plugins.MenuItem(_("一张图"), "commandmap:index", order=10, key="map")]
+    # 周边资源 on every placed record's page (views.nearby_record_panel); other pages use {% nearby_panel %}.
+    record_panels = [plugins.RecordPanel("nearby", "commandmap/_nearby.html", "tianmu.commandmap.views:nearby_record_panel",
+                                         placed_only=True, order=90)]
+    settings = {
+        # [U] The nearby panel's first radius; the user changes it on the panel.
+        "MAP_NEARBY_RADIUS_M": 5000,
+        # The nearby panel's layers, in its order: who to call first, where people can go, what to bring, and
+        # then what is at risk. Slugs that are not map layers are left out.
+        "MAP_NEARBY_KINDS": ["teams", "shelters", "warehouses", "experts", "equipment", "sites", "hazards"],
+        # Optional base tiles (docs/map.md): "" keeps the boundary-only map.
+        "MAP_TILES": "",
+    }

@@ -218,7 +218,7 @@ def test_search_is_scoped_to_the_callers_town(client, users, shelters):
     hit = hits[0]
     assert hit == {"kind": "shelters", "kind_name": "避灾安置场所", "id": shelters["b1"].pk,
                    "name": "於潜中学避灾安置中心", "code": "BN-B-01", "lon": 119.45, "lat": 30.25,
-                   "region_name": "光明村"}
+                   "region_name": "光明村", "bbox": None}
 
 
 def test_search_for_a_leader_spans_every_town(client, users, shelters):
@@ -230,7 +230,8 @@ def test_search_puts_exact_and_prefix_matches_first(client, users, shelters):
     hits = get(client, users["leader"], "/search", q="BN-B-01").json()
     assert hits[0]["id"] == shelters["b1"].pk
     hits = get(client, users["leader"], "/search", q="锦城").json()
-    assert {h["id"] for h in hits} == {shelters["a1"].pk, shelters["a2"].pk}
+    assert (hits[0]["kind"], hits[0]["name"]) == ("place:town", "锦城街道")  # the place before its records
+    assert {h["id"] for h in hits if h["kind"] == "shelters"} == {shelters["a1"].pk, shelters["a2"].pk}
 
 
 def test_search_without_a_query_is_empty(client, users, shelters):
