@@ -1,3 +1,5 @@
+import os
+
 from django.utils.translation import gettext_lazy as _
 
 from tianmu.core import plugins
@@ -22,6 +24,10 @@ class CommandmapConfig(plugins.TianmuApp):
         # The nearby panel's layers, in its order: who to call first, where people can go, what to bring, and
         # then what is at risk. Slugs that are not map layers are left out.
         "MAP_NEARBY_KINDS": ["teams", "shelters", "warehouses", "experts", "equipment", "sites", "hazards"],
-        # Optional base tiles (docs/map.md): "" keeps the boundary-only map.
-        "MAP_TILES": "",
+        # Optional base tiles (README "Configuration"); without them the map is boundaries only. 天地图 (Tianditu)
+        # with the bureau's key (CGCS2000, drawn as WGS84), or TIANMU_TILE_URL (an offline tile package served
+        # by the reverse proxy, or any {z}/{x}/{y} template). MAP_DEFAULT_BASE: "" (boundaries), "tdt_vec",
+        # "tdt_img" or "custom" — what the map opens with until the user picks another.
+        "MAP_TIANDITU_KEY": os.environ.get("TIANMU_TIANDITU_KEY", ""),
+        "MAP_DEFAULT_BASE": os.environ.get("TIANMU_MAP_DEFAULT_BASE", ""),
     }

@@ -45,7 +45,47 @@ def map_labels() -> dict[str, str]:
         "items": _("处"),
         "town": _("镇街"),
         "village": _("村社"),
+        "nearby_here": _("周边资源"),
+        "point": _("位置"),
+        "show_failed": _("找不到该记录,或您无权查看"),
+        "home": _("本辖区"),
     }
+
+
+TIANDITU = "https://t{s}.tianditu.gov.cn/DataServer?T={layer}_w&x={x}&y={y}&l={z}&tk={key}"
+
+
+def base_tiles() -> list[dict]:
+    """The optional base maps: 天地图 vector and imagery (each with its label layer) when a key is set, and the
+    configured tile URL (an offline package or another server). The boundary-only map is always there too."""
+    out = []
+    key = setting("MAP_TIANDITU_KEY")
+    if key:
+        attribution = _("天地图 © 国家地理信息公共服务平台")
+        for name, layer, labels in (("tdt_vec", "vec", "cva"), ("tdt_img", "img", "cia")):
+            out.append({"key": name, "name": _("天地图矢量") if layer == "vec" else _("天地图影像"),
+                        "url": TIANDITU.replace("{layer}", layer).replace("{key}", key),
+                        "labels": TIANDITU.replace("{layer}", labels).replace("{key}", key),
+                        "subdomains": "01234567", "attribution": str(attribution), "maxZoom": 18})
+    if settings.TILE_URL:
+        out.append({"key": "custom", "name": _("离线/自定义底图"), "url": settings.TILE_URL, "labels": "",
+                    "subdomains": "abc", "attribution": getattr(settings, "TILE_ATTRIBUTION", "") or "", "maxZoom": 18})
+    return out
+
+
+def home_frame(user) -> dict | None:
+    """A town's or a village's user: their region (code, level, name, bbox), which the map frames and outlines."""
+    from tianmu.core.models import Region
+    from tianmu.core.scope import region_prefix
+
+    prefix = region_prefix(user)
+    if not prefix:
+        return None
+    region = Region.light.filter(code=prefix).exclude(level="district").first()
+    if region is None:
+        return None
+    return {"code": region.code, "level": region.level, "name": region.name,
+            "bbox": [round(v, 6) for v in (region.min_lon, region.min_lat, region.max_lon, region.max_lat)]}
 
 
 @login_required
@@ -53,23 +93,29 @@ def map_labels() -> dict[str, str]:
 def index(request):
     lat, lon = settings.TIANMU["MAP_CENTER"]
     root = api_root()
+    tiles = base_tiles()
+    default_base = setting("MAP_DEFAULT_BASE")
     config = {
         "center": [lat, lon],
         "zoom": DEFAULT_ZOOM,
         "bbox": list(settings.TIANMU.get("DISTRICT_BBOX") or []),
-        "tileUrl": settings.TILE_URL or "",
-        "tileAttribution": getattr(settings, "TILE_ATTRIBUTION", "") or "",
         "mapApi": root + "map/",
         "boundariesApi": root + "regions/boundaries",
         "recordUrl": RECORD_URL,
         "eventsUrl": reverse("core:event_stream"),
         "defaultLayers": [k.slug for k in kinds() if k.on_map and k.placed() and k.map_default],
         "labels": map_labels(),
+        "apiRoot": root,
+        "home": home_frame(request.user),
+        "baseTiles": tiles,
+        "defaultBase": default_base if any(t["key"] == default_base for t in tiles) else "",
+        "nearby": nearby_config(lon, lat),
     }
     layers = [{"key": layer.key, "panel": layer.panel, "scripts": layer.scripts, "styles": layer.styles,
                "config": resolve(layer.config)(request) if layer.config else {}, "config_id": f"map-layer-{layer.key}"}
               for layer in map_layers()]
-    return render(request, "commandmap/index.html", {"map_config": config, "layers": layers})
+    return render(request, "commandmap/index.html", {"map_config": config, "layers": layers, "base_tiles": tiles,
+                                                     "nearby": config["nearby"]})
 
 
 # ---- the nearby panel (周边资源) -------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ class RegistryConfig(plugins.TianmuApp):
     name = "tianmu.registry"
     label = "registry"
     verbose_name = _("应急基础数据")
-    demo_steps = [plugins.DemoStep("registry.records", "tianmu.registry.demo:build_records", after=("demo.users",))]
+    demo_steps = [plugins.DemoStep("registry.records", "tianmu.registry.demo:build_records", after=("demo.users",)),
+                  plugins.DemoStep("registry.shelters_opened", "tianmu.registry.demo:open_demo_shelters",
+                                   after=("registry.records",))]
     api = [("/shelters", "tianmu.registry.api:router")]
     urls = [("registry/", "tianmu.registry.urls")]
     record_panels = [plugins.RecordPanel("shelter-availability", "registry/_availability.html",

@@ -265,7 +265,9 @@ def test_map_page_passes_config_without_inline_script(client, users, settings):
     assert match, "map config block missing"
     config = json.loads(match.group(1))
     assert config["center"] == [30.20, 119.40]
-    assert config["tileUrl"] == ""
+    # Boundaries only unless base tiles are configured; a town's user has their town framed and outlined.
+    assert config["baseTiles"] == [] and config["defaultBase"] == ""
+    assert config["home"] == {"code": TOWN_A, "level": "town", "name": "锦城街道", "bbox": [119.3, 30.2, 119.4, 30.3]}
     assert config["mapApi"] == "/api/v1/map/"
     assert config["boundariesApi"] == "/api/v1/regions/boundaries"
     assert set(config["defaultLayers"]) == {"shelters", "teams", "warehouses", "hazards"}
@@ -275,3 +277,23 @@ def test_map_page_passes_config_without_inline_script(client, users, settings):
     assert not re.search(r"\son[a-z]+=", html)
     assert "commandmap/map.js" in html and "vendor/leaflet/leaflet.js" in html
     assert 'class="mapmain"' in html
+
+
+def test_base_tiles_are_offered_only_when_configured(client, users, settings):
+    settings.TILE_URL = "/tiles/{z}/{x}/{y}.png"
+    settings.MAP_TIANDITU_KEY = "k-123"
+    settings.MAP_DEFAULT_BASE = "tdt_img"
+    client.force_login(users["commander"])
+    html = client.get("/").content.decode()
+    config = json.loads(re.search(r'<script id="map-config" type="application/json">(.*?)</script>', html, re.S)
+                        .group(1))
+    assert [t["key"] for t in config["baseTiles"]] == ["tdt_vec", "tdt_img", "custom"]
+    vec = config["baseTiles"][0]
+    assert "T=vec_w" in vec["url"] and "tk=k-123" in vec["url"] and "T=cva_w" in vec["labels"]
+    assert config["baseTiles"][2]["url"] == "/tiles/{z}/{x}/{y}.png"
+    assert config["defaultBase"] == "tdt_img"
+    assert config["home"] is None  # the district's users see the whole district
+    assert 'name="base-tiles" value=""' in html  # boundaries only stays one click away
+    settings.MAP_DEFAULT_BASE = "nonsense"
+    html = client.get("/").content.decode()
+    assert '"defaultBase": ""' in html

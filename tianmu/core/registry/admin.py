@@ -53,7 +53,7 @@ def register_record_admins(site=admin.site) -> None:
             continue
         attrs = {
             "kind": kind,
-            "list_display": tuple(kind.list_columns),
+            "list_display": tuple(c for c in kind.list_columns if c not in kind.computed),
             "list_filter": tuple(kind.filter_fields),
             "search_fields": tuple(kind.search_fields),
         }

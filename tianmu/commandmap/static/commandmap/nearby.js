@@ -87,9 +87,6 @@
     figures.forEach(function (text) {
       contact.appendChild(el("span", {className: "nearby-figure"}, text));
     });
-    if (contact.childNodes.length) {
-      li.appendChild(contact);
-    }
     var show = el("a", {href: cfg.mapUrl + "?show=" + encodeURIComponent(kind.slug + ":" + item.id),
       className: "nearby-show"}, L.on_map || "");
     if (options.onShow) {
@@ -98,7 +95,8 @@
         options.onShow(kind, item);
       });
     }
-    li.appendChild(show);
+    contact.appendChild(show);
+    li.appendChild(contact);
     return li;
   }
 
