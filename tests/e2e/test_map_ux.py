@@ -24,7 +24,7 @@ LAYOUT_JS = """(selectors) => {
     document.querySelectorAll(sel).forEach((n, i) => {
       if (!visible(n)) { out.boxes[name + i] = null; return; }
       const r = n.getBoundingClientRect();
-      const box = {x: r.left, y: r.top, r: r.right, b: r.bottom, name: name + i};
+      const box = {x: r.left, y: r.top, r: r.right, b: r.bottom, name: name + i, node: n};
       out.boxes[name + i] = box;
       if (r.left < -0.5 || r.top < -0.5 || r.right > window.innerWidth + 0.5 || r.bottom > window.innerHeight + 0.5) {
         out.offscreen.push(box);
@@ -35,14 +35,18 @@ LAYOUT_JS = """(selectors) => {
     });
   });
   const list = Object.values(out.boxes).filter(Boolean);
+  const plain = (b) => ({x: b.x, y: b.y, r: b.r, b: b.b, name: b.name});
   for (let i = 0; i < list.length; i++) {
     for (let j = i + 1; j < list.length; j++) {
       const a = list[i], b = list[j];
+      if (a.node.contains(b.node) || b.node.contains(a.node)) { continue; }  // a control inside its panel
       if (a.x < b.r - 0.5 && b.x < a.r - 0.5 && a.y < b.b - 0.5 && b.y < a.b - 0.5) {
         out.overlaps.push([a.name, b.name]);
       }
     }
   }
+  Object.keys(out.boxes).forEach((k) => { if (out.boxes[k]) { out.boxes[k] = plain(out.boxes[k]); } });
+  out.offscreen = out.offscreen.map(plain);
   return out;
 }"""
 
@@ -79,6 +83,20 @@ def _new_page(browser, live_server_url, viewport, username="duty"):
     with page.expect_navigation():
         page.click(".login-box button[type=submit]")
     return page
+
+
+CLEAR_LAYERS_JS = """() => document.querySelectorAll('#layer-panel input[type=checkbox]:checked')
+    .forEach((b) => { if (!b.dataset.base) { b.click(); } })"""
+
+
+def _click_empty_map(page, fx=0.5, fy=0.55):
+    """Click the map where no marker is (the layers switched off first), and ask for 周边资源 there."""
+    page.evaluate(CLEAR_LAYERS_JS)
+    page.wait_for_function("() => !document.querySelector('#layer-panel input[type=checkbox]:disabled')")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    page.locator(".leaflet-popup .cmap-nearby-btn").click()
+    page.wait_for_selector("#nearby-panel[data-nearby-ready='1']", state="attached")
 
 
 def _nearby_lists(page, root):
@@ -129,10 +147,7 @@ def test_nearby_panel_from_an_alarm(login):
 
 def test_nearby_panel_from_a_map_click_and_show_on_the_map(login):
     page = open_map(login("duty"))
-    box = page.locator("#map").bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
-    page.locator(".leaflet-popup .cmap-nearby-btn").click()
-    page.wait_for_selector("#nearby-panel[data-nearby-ready='1']", state="attached")
+    _click_empty_map(page)
     groups = _nearby_lists(page, "#nearby-panel")
     _assert_nearest_first(groups, 5000)
     drawn = page.evaluate("() => window.tianmuMap.nearbyLayer.getLayers().length")
@@ -164,7 +179,9 @@ def test_show_on_the_map_from_a_detail_page(login):
     assert "关闭" in popup.inner_text() or "开放" in popup.inner_text() or "已满" in popup.inner_text()
     center = page.evaluate("() => { const c = window.tianmuMap.map.getCenter(); return [c.lng, c.lat]; }")
     assert abs(center[0] - shelter["lon"]) < 0.01 and abs(center[1] - shelter["lat"]) < 0.01, (center, shelter)
-    assert page.evaluate("() => document.querySelectorAll('.cmap-highlight').length") == 1
+    rings = page.evaluate("() => window.tianmuMap.highlight.getLayers().map((l) => [l.getLatLng().lng, "
+                          "l.getLatLng().lat])")
+    assert len(rings) == 1 and abs(rings[0][0] - shelter["lon"]) < 1e-6 and abs(rings[0][1] - shelter["lat"]) < 1e-6
     shot(page, "show-on-the-map")
     assert not page.tm_errors, page.tm_errors
 
@@ -199,11 +216,7 @@ def test_the_map_layout(browser, live_server_url, viewport):
         shot(page, f"map-{label}-layers")
         page.locator("#layer-panel .cmap-toggle").click()
     # The nearby sheet (phone) or panel (desktop) from a map click.
-    box = page.locator("#map").bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.4)
-    page.locator(".leaflet-popup .cmap-nearby-btn").click()
-    page.wait_for_selector("#nearby-panel[data-nearby-ready='1']", state="attached")
-    page.wait_for_timeout(0)
+    _click_empty_map(page, 0.5, 0.4)
     controls = {"zoom": CONTROLS["zoom"], "scale": CONTROLS["scale"], "nearby": ["#nearby-panel", 0],
                 "close": ["#nearby-close", 44]}
     if not phone:

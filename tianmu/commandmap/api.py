@@ -177,11 +177,16 @@ def search_map(actor, q: str, limit: int = SEARCH_LIMIT) -> list[dict]:
     if not q:
         return []
     places = search_places(actor, q, limit=PLACE_LIMIT)
-    for place in places:
-        place.pop("rank", None)
     if places and places[0]["kind"] == "point":
+        places[0].pop("rank", None)
         return places
-    return places + search_records(actor, q, limit=max(limit - len(places), 0))
+    records = search_records(actor, q, limit=max(limit - len(places), 0))
+    # One ranking: an exact name or code first (a place before a record), then a name or code starting with the
+    # text (places first), then the rest; a place found only inside an address ranks as a partial match.
+    ranked = [((p.pop("rank"), 0, i), p) for i, p in enumerate(places)]
+    ranked += [((_rank(q, r["code"], r["name"]), 1, i), r) for i, r in enumerate(records)]
+    ranked.sort(key=lambda pair: pair[0])
+    return [hit for _key, hit in ranked]
 
 
 @router.get("/search", response=list[SearchHit],

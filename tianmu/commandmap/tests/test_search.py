@@ -59,9 +59,12 @@ def test_places_come_before_records_and_exact_names_first(client, users, named):
     records = [h["name"] for h in hits if h["kind"] == "shelters"]
     assert records == ["锦城街道文化礼堂", "锦城街道城中村第二避灾安置点"]  # both start with it: the shorter first
     hits = get(client, users["leader"], "/search", q="城中").json()
-    # The village 城中村 starts with the text; the shelter named exactly 城中 is the best record.
-    assert (hits[0]["kind"], hits[0]["name"]) == ("place:village", "城中村")
-    assert [h["name"] for h in hits if h["kind"] == "shelters"][0] == "城中"
+    # The shelter named exactly 城中 first; then the village 城中村, whose name starts with the text, before the
+    # records whose names only start with it or contain it.
+    assert [(h["kind"], h["name"]) for h in hits[:2]] == [("shelters", "城中"), ("place:village", "城中村")]
+    # A record's exact name beats a town named inside it (read as an address).
+    hits = get(client, users["leader"], "/search", q="锦城街道文化礼堂").json()
+    assert [(h["kind"], h["name"]) for h in hits[:2]] == [("shelters", "锦城街道文化礼堂"), ("place:town", "锦城街道")]
     hits = get(client, users["leader"], "/search", q="bn-a-11").json()
     assert hits[0]["name"] == "城中"  # a code, case aside
     hits = get(client, users["leader"], "/search", q="330112002").json()

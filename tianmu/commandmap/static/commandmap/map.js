@@ -12,6 +12,7 @@
   var T = cfg.labels || {};
   var NARROW_PX = 900;
   var FLY_ZOOM = 15;
+  var UNCLUSTER_ZOOM = 16;  // markerClusterGroup's disableClusteringAtZoom
   var TOWN_FILLS = ["#e3edf7", "#e8f1e4", "#f4ecdf", "#efe6f3", "#e0f0ef", "#f5e6e6"];
 
   // ---- small helpers --------------------------------------------------------------------------------------
@@ -375,7 +376,7 @@
         chunkDelay: 30,
         showCoverageOnHover: false,
         maxClusterRadius: 50,
-        disableClusteringAtZoom: 16,
+        disableClusteringAtZoom: UNCLUSTER_ZOOM,
         spiderfyOnMaxZoom: true,
         iconCreateFunction: clusterIcon(info.color),
         chunkProgress: function (done, total) {
@@ -616,23 +617,15 @@
         var r = found.record;
         var ll0 = L.latLng(r.lat, r.lon);
         ring(ll0);
-        map.setView(ll0, Math.max(map.getZoom(), FLY_ZOOM));
+        map.setView(ll0, Math.max(map.getZoom(), FLY_ZOOM), {animate: false});
         popup.setLatLng(ll0).setContent(popupNode(slug, r.id, r.name, [r.region_name, r.code], ll0)).openOn(map);
         return true;
       }
+      // Close enough that clusters have opened (disableClusteringAtZoom), then ring it and open its popup.
       var marker = found;
-      var group = layers[slug];
-      var open = function () {
-        var ll = marker.getLatLng();
-        ring(ll);
-        openFeaturePopup(marker);
-      };
-      map.setView(marker.getLatLng(), Math.max(map.getZoom(), FLY_ZOOM));
-      if (group.zoomToShowLayer) {
-        group.zoomToShowLayer(marker, open);
-      } else {
-        open();
-      }
+      map.setView(marker.getLatLng(), Math.max(map.getZoom(), FLY_ZOOM, UNCLUSTER_ZOOM), {animate: false});
+      ring(marker.getLatLng());
+      openFeaturePopup(marker);
       document.body.dataset.shown = slug + ":" + id;
       return true;
     }).catch(function () {
@@ -641,6 +634,7 @@
     });
   }
   window.tianmuMap.showRecord = showRecord;
+  window.tianmuMap.highlight = highlight;
 
   // ---- 周边资源 at a point: a map click, a searched place or coordinate -------------------------------------
   var nearbyPanel = document.getElementById("nearby-panel");
