@@ -73,7 +73,8 @@ def wait_layer_idle(page, slug):
 
 
 def test_town_staff_map_shows_only_their_town(login):
-    """Town staff of 龙岗镇 sign in, land on the map, toggle layers, and every marker lies inside 龙岗镇."""
+    """Town staff of 龙岗镇 sign in, land on the map, toggle layers, and every marker lies inside 龙岗镇 or is one of
+    the district's own resources."""
     duty = login("duty")
     district = layer_counts(duty)
     duty.context.close()
@@ -113,7 +114,14 @@ def test_town_staff_map_shows_only_their_town(login):
         assert box.is_checked()
 
     state = page.evaluate(MARKERS_JS, [initial + TOGGLED, geometry])
-    assert not state["outside"], f"markers outside 龙岗镇: {state['outside'][:10]}"
+    # Outside 龙岗镇 only the district's own resources (up the chain: the district brigades, its warehouse), never
+    # another town's.
+    regions = page.evaluate("""async (rows) => Promise.all(rows.map(async ([slug, id]) => {
+        const r = await fetch(`/api/v1/${slug}/${id}`, {credentials: "same-origin"});
+        return [slug, id, (await r.json()).region];
+    }))""", [row[:2] for row in state["outside"]])
+    assert all(region == "330112" for _s, _i, region in regions), f"markers outside 龙岗镇: {regions[:10]}"
+    assert all(slug not in ("hazards", "sites") for slug, _i, _r in regions), regions
     for slug in initial + TOGGLED:
         layer = state["layers"][slug]
         assert layer["onMap"], slug

@@ -6,6 +6,7 @@ district and leaders see everything. Authentication is inherited from the API (s
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema
@@ -24,13 +25,21 @@ from tianmu.core.registry.queries import (
     visible,
 )
 
-__all__ = ["router", "map_kinds", "search_records", "kind_statistics", "nearby"]
+from .places import search_places
+
+__all__ = ["router", "map_kinds", "search_records", "search_map", "kind_statistics", "nearby"]
 
 router = Router(tags=["map · 一张图"])
 
 SEARCH_LIMIT = 20
+PLACE_LIMIT = 5
 MAX_QUERY_LENGTH = 64
 TOWN_CODE_LENGTH = 9
+
+
+class LayerState(Schema):
+    label: str
+    color: str
 
 
 class LayerOut(Schema):
@@ -39,6 +48,9 @@ class LayerOut(Schema):
     color: str
     cluster: bool
     count: int
+    fields: list[str] = []  # names of the values after the type label in the layer's rows
+    field_labels: dict[str, str] = {}
+    states: dict[str, LayerState] = {}  # the first field's values: marker colour and label (a shelter's state)
 
 
 class LayersOut(Schema):
@@ -46,7 +58,7 @@ class LayersOut(Schema):
 
 
 class SearchHit(Schema):
-    kind: str
+    kind: str  # a layer's slug, "place:town" / "place:village", or "point" (a typed coordinate)
     kind_name: str
     id: int
     name: str
@@ -54,6 +66,7 @@ class SearchHit(Schema):
     lon: float
     lat: float
     region_name: str
+    bbox: list[float] | None = None  # a place's extent: min_lon, min_lat, max_lon, max_lat
 
 
 def map_kinds() -> list:
@@ -74,7 +87,10 @@ def layers(request):
     return {
         "layers": [
             {"slug": k.slug, "name": str(k.verbose_name_plural()), "color": k.color, "cluster": bool(k.cluster),
-             "count": visible(actor, k).count()}
+             "count": visible(actor, k).count(), "fields": list(k.map_fields),
+             "field_labels": {f: str(k.label_of(f)) for f in k.map_fields},
+             "states": {str(v): {"label": choice_label(k, k.map_fields[0], v), "color": c}
+                        for v, c in k.state_colors.items()} if k.map_fields else {}}
             for k in map_kinds()
         ]
     }
@@ -88,7 +104,8 @@ class LayerFilters(Schema):
     region: str | None = Field(None, description="Region code; includes its sub-regions")
 
 
-@router.get("/layers/{slug}", summary="One layer's features as compact rows [id, lon, lat, name, type label]",
+@router.get("/layers/{slug}", summary="One layer's features as compact rows [id, lon, lat, name, type label, "
+                                       "*the layer's fields]",
             description="Optional filters: q (search), bbox=min_lon,min_lat,max_lon,max_lat, region (code), and the "
                         "kind's own filter fields.")
 def layer_features(request, slug: str, filters: Query[LayerFilters]):
@@ -123,27 +140,60 @@ def _rank(q: str, code: str, name: str) -> int:
 
 
 def search_records(actor, q: str, limit: int = SEARCH_LIMIT) -> list[dict]:
-    """Records of every map kind matching `q` (code, name, address, …), best matches first."""
+    """Records of every map kind matching `q` (code, name, address, …), best matches first: an exact code or
+    name, then a code or name starting with the text, then one containing it, then other fields (address, …);
+    ties by the shorter name. Exact and prefix matches are read first, so many weaker matches never push them
+    out of the answer."""
     q = (q or "").strip()[:MAX_QUERY_LENGTH]
     if not q:
         return []
     hits = []
     for order, kind in enumerate(map_kinds()):
-        qs = apply_filter(visible(actor, kind), kind, RecordFilter(q=q)).order_by("name", "pk")
-        rows = qs.values_list("pk", "code", "name", "lon", "lat", "region__name")[:limit]
-        for pk, code, name, lon, lat, region_name in rows:
-            hits.append((_rank(q, code, name), len(name or ""), order, {
-                "kind": kind.slug, "kind_name": str(kind.verbose_name_plural()), "id": pk, "name": name,
-                "code": code, "lon": round(lon, 6), "lat": round(lat, 6), "region_name": region_name or "",
-            }))
+        base = visible(actor, kind)
+        seen: set[int] = set()
+        tiers = (base.filter(Q(code__iexact=q) | Q(name__iexact=q)),
+                 base.filter(Q(code__istartswith=q) | Q(name__istartswith=q)),
+                 base.filter(name__icontains=q),
+                 apply_filter(base, kind, RecordFilter(q=q)))
+        for qs in tiers:
+            if len(seen) >= limit:
+                break
+            rows = qs.exclude(pk__in=seen).order_by("name", "pk").values_list(
+                "pk", "code", "name", "lon", "lat", "region__name")[:limit - len(seen)]
+            for pk, code, name, lon, lat, region_name in rows:
+                seen.add(pk)
+                hits.append((_rank(q, code, name), len(name or ""), order, {
+                    "kind": kind.slug, "kind_name": str(kind.verbose_name_plural()), "id": pk, "name": name,
+                    "code": code, "lon": round(lon, 6), "lat": round(lat, 6), "region_name": region_name or "",
+                }))
     hits.sort(key=lambda h: h[:3])
     return [h[3] for h in hits[:limit]]
 
 
+def search_map(actor, q: str, limit: int = SEARCH_LIMIT) -> list[dict]:
+    """The map's search: a typed coordinate, then towns and villages (also named inside an address), then
+    records, each group best first."""
+    q = (q or "").strip()[:MAX_QUERY_LENGTH]
+    if not q:
+        return []
+    places = search_places(actor, q, limit=PLACE_LIMIT)
+    if places and places[0]["kind"] == "point":
+        places[0].pop("rank", None)
+        return places
+    records = search_records(actor, q, limit=max(limit - len(places), 0))
+    # One ranking: an exact name or code first (a place before a record), then a name or code starting with the
+    # text (places first), then the rest; a place found only inside an address ranks as a partial match.
+    ranked = [((p.pop("rank"), 0, i), p) for i, p in enumerate(places)]
+    ranked += [((_rank(q, r["code"], r["name"]), 1, i), r) for i, r in enumerate(records)]
+    ranked.sort(key=lambda pair: pair[0])
+    return [hit for _key, hit in ranked]
+
+
 @router.get("/search", response=list[SearchHit],
-            summary="Search every map layer by code, name or address (up to 20 matches, best first)")
+            summary="Search places and every map layer: a coordinate (\"30.21,119.10\", \"119.10 30.21\"), towns and "
+                    "villages (also inside an address), then records by code, name or address; best first")
 def search(request, q: str = ""):
-    return search_records(request.auth, q)
+    return search_map(request.auth, q)
 
 
 # ---- what is near a point (周边资源) ----------------------------------------------------------------------------
@@ -172,7 +222,9 @@ class NearbyItem(Schema):
     type_label: str
     contact: str
     phone: str
-    figures: dict[str, float | int | None]  # the kind's summed fields, e.g. headcount, capacity
+    figures: dict[str, float | int | None]  # the kind's summed and computed fields, e.g. headcount, free_places
+    state: str | None = None  # the kind's map state (a shelter's open / full / closed)
+    state_label: str | None = None
 
 
 class NearbyKind(Schema):
@@ -180,6 +232,7 @@ class NearbyKind(Schema):
     name: str
     color: str
     count: int  # within the radius (the list shows the nearest `limit`)
+    figure_labels: dict[str, str] = {}
     items: list[NearbyItem]
 
 
@@ -195,14 +248,16 @@ def nearby(actor, lon: float, lat: float, radius: float, slugs: list[str] | None
     """Per map kind, the records the actor may see within `radius` metres of a point, nearest first, with the
     distance and what a duty officer calls about (contact, phone, the kind's figures such as headcount)."""
     out = []
-    for kind in map_kinds():
-        if slugs is not None and kind.slug not in slugs:
-            continue
+    by_slug = {kind.slug: kind for kind in map_kinds()}
+    chosen = list(by_slug.values()) if slugs is None else [by_slug[s] for s in dict.fromkeys(slugs) if s in by_slug]
+    for kind in chosen:  # in the order asked for
         qs = visible(actor, kind)
         near = by_distance(qs, lon, lat, radius)
         shown = near[:limit]
+        state = kind.map_fields[0] if kind.state_colors else None
         fields = ["pk", "code", "name", "lon", "lat", "region__name", "contact", "phone",
-                  *([kind.type_field] if kind.type_field else []), *kind.sum_fields]
+                  *([kind.type_field] if kind.type_field else []), *kind.sum_fields, *kind.computed,
+                  *([state] if state else [])]
         rows = {row[0]: row for row in qs.filter(pk__in=[pk for _d, pk in shown]).values_list(*fields)}
         items = []
         for dist, pk in shown:
@@ -216,9 +271,12 @@ def nearby(actor, lon: float, lat: float, radius: float, slugs: list[str] | None
                           "phone": data["phone"] or "",
                           "type_label": choice_label(kind, kind.type_field, data[kind.type_field])
                           if kind.type_field else "",
-                          "figures": {f: data[f] for f in kind.sum_fields}})
+                          "figures": {f: data[f] for f in (*kind.sum_fields, *kind.computed)},
+                          "state": data[state] if state else None,
+                          "state_label": choice_label(kind, state, data[state]) if state else None})
         out.append({"slug": kind.slug, "name": str(kind.verbose_name_plural()), "color": kind.color,
-                    "count": len(near), "items": items})
+                    "count": len(near), "items": items,
+                    "figure_labels": {f: str(kind.label_of(f)) for f in (*kind.sum_fields, *kind.computed)}})
     return out
 
 

@@ -6,4 +6,5 @@ app_name = "commandmap"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("nearby/", views.nearby_page, name="nearby"),
 ]

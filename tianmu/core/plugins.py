@@ -30,7 +30,7 @@ from importlib import import_module
 from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
 
-__all__ = ["TianmuApp", "MenuItem", "MapLayer", "DemoStep", "platform_apps", "resolve", "api_routers",
+__all__ = ["TianmuApp", "MenuItem", "MapLayer", "RecordPanel", "record_panels", "DemoStep", "platform_apps", "resolve", "api_routers",
            "url_includes", "menu_for", "map_layers", "demo_steps", "workers", "setting", "MatrixObjects", "WriteCase",
            "matrix_providers"]
 
@@ -74,6 +74,23 @@ class MapLayer:
 
 
 @dataclass(frozen=True)
+class RecordPanel:
+    """A panel on record detail pages: `template` is included with `panel` set to what `context` (a dotted path
+    to a function (request, kind, obj) → dict, or None to leave the panel out) returns; `kinds` limits it to
+    those slugs (empty: every kind), `placed_only` to kinds whose records sit at a point. Their scripts and styles
+    are loaded once per page."""
+
+    key: str
+    template: str
+    context: str
+    kinds: tuple[str, ...] = ()
+    placed_only: bool = False
+    scripts: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    order: int = 50
+
+
+@dataclass(frozen=True)
 class DemoStep:
     """One step of `tianmu demo`: `run` is a dotted path to a function (context) → dict of counts or None.
     Steps run in dependency order (`after` names other steps); `phase` "build" steps run inside the one
@@ -94,6 +111,7 @@ class TianmuApp(AppConfig):
     urls: list[tuple[str, str]] = []  # (path prefix, urlconf module), in order
     menu: list[MenuItem] = []
     map_layers: list[MapLayer] = []
+    record_panels: list[RecordPanel] = []
     demo_steps: list[DemoStep] = []
     workers: dict[str, list[str]] = {}  # name → `tianmu` command and arguments, supervised by `tianmu run`
     demo_workers: dict[str, list[str]] = {}  # the same, run only by `tianmu demo` (they invent data)
@@ -142,6 +160,13 @@ def menu_for(user) -> list[MenuItem]:
 
 def map_layers() -> list[MapLayer]:
     return sorted((layer for app in platform_apps() for layer in app.map_layers), key=lambda lay: lay.order)
+
+
+def record_panels(kind) -> list[RecordPanel]:
+    """The panels declared for a record kind's detail page, in order."""
+    return sorted((panel for app in platform_apps() for panel in app.record_panels
+                   if (not panel.kinds or kind.slug in panel.kinds) and (kind.placed() or not panel.placed_only)),
+                  key=lambda panel: panel.order)
 
 
 def demo_steps(phase: str | None = None) -> list[DemoStep]:

@@ -8,6 +8,13 @@ apps add theirs on their AppConfig (`permissions`), and core merges them into th
 
 Every read goes through `scope_queryset` (pages, API, admin, exports, map layers) and every change through
 `check` / `check_write` (services, imports). A superuser may do everything everywhere.
+
+Up the chain. A read granted within the home region (reach "home") also reaches, with `up_the_chain`, the records
+kept at the own level of each region above home: a village responder reads the town's and the district's own
+records, town staff the district's — never those of a sibling village or town, nor anything below a region
+above home other than their own subtree. Record kinds that serve the regions below them (rescue teams, shelters,
+warehouses, experts, equipment: `RecordKind.serves_below`) are read this way; everything else (hazards, protected
+sites, stations, alarms) stays within the subtree. Writes never go up the chain: `check_write` is unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from .errors import ScopeError
 
 __all__ = ["Grant", "HOME", "EVERYWHERE", "DISTRICT_ONLY", "WRITERS", "CORE_PERMISSIONS", "permission_table",
            "level_of", "action_prefix", "can", "check", "home_code", "region_prefix", "scope_q", "scope_queryset",
-           "can_read_region", "can_write_region", "check_write", "check_read", "check_role", "write_prefix",
+           "can_read_region", "can_write_region", "ancestor_codes", "check_write", "check_read", "check_role", "write_prefix",
            "ROLE_RANK", "role_rank", "assignable_roles", "users_in_reach_q", "managed_users_q", "can_manage_user"]
 
 
@@ -157,23 +164,40 @@ def write_prefix(actor) -> str | None:
     return action_prefix(actor, "write")
 
 
-def scope_q(actor, field: str = "region") -> Q:
-    """A Q object limiting a queryset's `field` (a Region FK, or a code string when it ends in _code)."""
+def ancestor_codes(code: str | None) -> list[str]:
+    """The codes of the regions above a region code, the district first ('330112001001' → ['330112',
+    '330112001'])."""
+    return [code[:n] for n in (6, 9) if n < len(code or "")]
+
+
+def scope_q(actor, field: str = "region", *, up_the_chain: bool = False) -> Q:
+    """A Q object limiting a queryset's `field` (a Region FK, or a code string when it ends in _code); with
+    `up_the_chain`, also the records kept at the own level of each region above the actor's home (module doc)."""
     prefix = region_prefix(actor)
     if prefix is None:
         return Q(pk__in=[])
     if prefix == "":
         return Q()
-    lookup = f"{field}__startswith" if field.endswith("code") else f"{field}__code__startswith"
-    return Q(**{lookup: prefix})
+    code = field if field.endswith("code") else f"{field}__code"
+    q = Q(**{f"{code}__startswith": prefix})
+    above = ancestor_codes(prefix) if up_the_chain else []
+    if above:
+        q |= Q(**{f"{code}__in": above})
+    return q
 
 
-def scope_queryset(qs: QuerySet, actor, field: str = "region") -> QuerySet:
-    return qs.filter(scope_q(actor, field))
+def scope_queryset(qs: QuerySet, actor, field: str = "region", *, up_the_chain: bool = False) -> QuerySet:
+    return qs.filter(scope_q(actor, field, up_the_chain=up_the_chain))
 
 
-def can_read_region(actor, region) -> bool:
-    return region is not None and can(actor, "read", region)
+def can_read_region(actor, region, *, up_the_chain: bool = False) -> bool:
+    """May the actor read records of `region` (with `up_the_chain`: also those kept at a level above home)?"""
+    if region is None:
+        return False
+    if can(actor, "read", region):
+        return True
+    code = region if isinstance(region, str) else getattr(region, "code", None)
+    return up_the_chain and code in ancestor_codes(region_prefix(actor))
 
 
 def can_write_region(actor, region) -> bool:

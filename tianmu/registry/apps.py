@@ -1,6 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 
-from tianmu.core import plugins
+from tianmu.core import plugins, scope
+from tianmu.core.choices import Role
 
 
 class RegistryConfig(plugins.TianmuApp):
@@ -10,4 +11,16 @@ class RegistryConfig(plugins.TianmuApp):
     name = "tianmu.registry"
     label = "registry"
     verbose_name = _("应急基础数据")
-    demo_steps = [plugins.DemoStep("registry.records", "tianmu.registry.demo:build_records", after=("demo.users",))]
+    demo_steps = [plugins.DemoStep("registry.records", "tianmu.registry.demo:build_records", after=("demo.users",)),
+                  plugins.DemoStep("registry.shelters_opened", "tianmu.registry.demo:open_demo_shelters",
+                                   after=("registry.records",))]
+    api = [("/shelters", "tianmu.registry.api:router")]
+    urls = [("registry/", "tianmu.registry.urls")]
+    record_panels = [plugins.RecordPanel("shelter-availability", "registry/_availability.html",
+                                         "tianmu.registry.views:availability_panel", kinds=("shelters",), order=10)]
+    # A shelter's availability (services.set_availability): the shelter's town and the district. Village
+    # responders read it; the evacuation app will update it through the same service.
+    permissions = {
+        "registry.shelter.availability": {role: scope.HOME for role in (Role.COMMANDER, Role.ADMIN, Role.TOWN_STAFF)},
+    }
+    matrix = "tianmu.registry.tests.matrix:matrix_objects"

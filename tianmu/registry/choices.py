@@ -4,7 +4,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 __all__ = ["HazardType", "RiskLevel", "SiteType", "TeamType", "Readiness", "ExpertField", "Tier", "ShelterLevel",
-           "ShelterType", "ShelterDuration", "EquipmentType", "EquipmentStatus"]
+           "ShelterType", "ShelterDuration", "ShelterStatus", "SHELTER_STATUS_COLORS", "EquipmentType", "EquipmentStatus"]
 
 
 class HazardType(models.TextChoices):
@@ -82,6 +82,19 @@ class ShelterLevel(models.TextChoices):
 
 
 SHELTER_MIN_CAPACITY = {ShelterLevel.DISTRICT: 200, ShelterLevel.TOWN: 100, ShelterLevel.VILLAGE: 50}
+
+
+class ShelterStatus(models.TextChoices):
+    """Whether a shelter takes people now: closed (the usual state between events), open (taking people) or
+    full (open but taking nobody more, whether every place is taken or the town says so)."""
+
+    OPEN = "open", _("开放")
+    FULL = "full", _("已满")
+    CLOSED = "closed", _("关闭")
+
+
+# The map's marker colours by state: green takes people, orange is full, grey is closed.
+SHELTER_STATUS_COLORS = {ShelterStatus.OPEN: "#2e7d32", ShelterStatus.FULL: "#ef6c00", ShelterStatus.CLOSED: "#8a99a8"}
 
 
 class ShelterType(models.TextChoices):

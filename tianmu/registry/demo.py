@@ -267,3 +267,28 @@ def build_records(ctx) -> dict[str, int]:
         counts[slug] = bulk_create_records(ctx.actor, kind, [kind.model(**row) for row in rows],
                                            event_type="generated")
     return counts
+
+
+# The towns the demo storm hits hardest (sensing/demo/simulate.py) have opened shelters for the people moved out
+# of the geological-hazard and flash-flood zones; the rest stay closed, as between events.
+OPENED_IN = ("龙岗镇", "岛石镇", "清凉峰镇")
+
+
+def open_demo_shelters(ctx) -> dict[str, int]:
+    """Open the town shelter centres and a few village shelters of the hardest-hit towns, with people in them,
+    through the availability service (history and events as in real use)."""
+    from .models import Shelter
+    from .services import set_availability
+
+    towns = [r for r in ctx.regions.values() if r.level == "town" and r.name in OPENED_IN]
+    opened = 0
+    for town in sorted(towns, key=lambda r: r.code):
+        shelters = list(Shelter.objects.filter(region__code__startswith=town.code).select_related("region")
+                        .order_by("-capacity", "code")[:4])
+        for i, shelter in enumerate(shelters):
+            share = (0.35, 0.6, 1.0, 0.0)[i]  # one full, one closed, two taking people
+            people = int(shelter.capacity * share)
+            status = "closed" if share == 0 else "open"
+            set_availability(ctx.actor, shelter, status=status, occupancy=people, note="演示:台风转移安置")
+            opened += status == "open"
+    return {"shelters_opened": opened}

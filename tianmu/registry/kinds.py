@@ -1,8 +1,12 @@
 """Registration of the base-data registries: each declaration gives the kind its pages, API, import/export,
 history, scope checks, map layer and tests."""
 
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
 from tianmu.core.registry.kinds import RecordKind, register
 
+from .choices import SHELTER_STATUS_COLORS
 from .models import Equipment, Expert, HazardSource, ProtectedSite, RescueTeam, Shelter, Warehouse
 
 __all__ = ["HazardSourceKind", "ProtectedSiteKind", "RescueTeamKind", "ExpertKind", "WarehouseKind", "ShelterKind",
@@ -38,6 +42,7 @@ class ProtectedSiteKind(RecordKind):
 class RescueTeamKind(RecordKind):
     model = RescueTeam
     slug = "teams"
+    serves_below = True
     type_field = "team_type"
     filter_fields = ["team_type", "tier", "readiness"]
     search_fields = ["code", "name", "address", "specialties"]
@@ -52,6 +57,7 @@ class RescueTeamKind(RecordKind):
 class ExpertKind(RecordKind):
     model = Expert
     slug = "experts"
+    serves_below = True
     type_field = "field"
     filter_fields = ["field", "available"]
     search_fields = ["code", "name", "specialty", "employer"]
@@ -65,6 +71,7 @@ class ExpertKind(RecordKind):
 class WarehouseKind(RecordKind):
     model = Warehouse
     slug = "warehouses"
+    serves_below = True
     type_field = "tier"
     filter_fields = ["tier"]
     list_columns = ["code", "name", "region", "tier", "floor_area_m2", "keeper"]
@@ -78,9 +85,17 @@ class WarehouseKind(RecordKind):
 class ShelterKind(RecordKind):
     model = Shelter
     slug = "shelters"
+    serves_below = True
     type_field = "level"
-    filter_fields = ["level", "shelter_type", "duration", "standardised"]
-    list_columns = ["code", "name", "region", "level", "shelter_type", "capacity", "floor_area_m2", "standardised"]
+    filter_fields = ["status", "level", "shelter_type", "duration", "standardised"]
+    list_columns = ["code", "name", "region", "level", "shelter_type", "status", "capacity", "occupancy",
+                    "free_places", "standardised"]
+    # Availability (services.set_availability): the state, who is in, and the places a family can be sent to now.
+    state_fields = ["status", "occupancy", "status_changed_at"]
+    computed = {"free_places": (_("空余床位"), Shelter.free_places_expression)}
+    flag_filters = {"has_free_places": (_("有空余床位"), lambda: Q(free_places__gt=0))}
+    map_fields = ["status", "free_places", "occupancy", "capacity"]
+    state_colors = SHELTER_STATUS_COLORS
     sum_fields = ["capacity", "floor_area_m2"]
     example = {"level": "village", "shelter_type": "auditorium", "duration": "short", "capacity": 80, "floor_area_m2": 240, "standardised": True}
     color = "#2e7d32"
@@ -91,6 +106,7 @@ class ShelterKind(RecordKind):
 class EquipmentKind(RecordKind):
     model = Equipment
     slug = "equipment"
+    serves_below = True
     type_field = "equipment_type"
     filter_fields = ["equipment_type", "status"]
     search_fields = ["code", "name", "model_spec", "owner_unit"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Case, F, IntegerField, When
 from django.utils.translation import gettext_lazy as _
 
 from tianmu.core.models import PlacedModel
@@ -20,6 +21,7 @@ from .choices import (
     RiskLevel,
     ShelterDuration,
     ShelterLevel,
+    ShelterStatus,
     ShelterType,
     SiteType,
     TeamType,
@@ -118,6 +120,12 @@ class Shelter(PlacedModel):
     accessible = models.BooleanField(_("无障碍设施"), default=False)
     standardised = models.BooleanField(_("已规范化建设"), default=False, db_index=True,
                                        help_text=_("按 DB33/T 2158-2021 验收"))
+    # Availability (开放状态, 在住人数): operational state, changed only by services.set_availability (the town,
+    # and later the evacuation app), never by the record form or an import.
+    status = models.CharField(_("开放状态"), max_length=8, choices=ShelterStatus.choices, default=ShelterStatus.CLOSED,
+                              db_index=True, editable=False)
+    occupancy = models.PositiveIntegerField(_("在住人数"), default=0, editable=False)
+    status_changed_at = models.DateTimeField(_("状态更新时间"), null=True, blank=True, editable=False)
 
     class Meta(PlacedModel.Meta):
         verbose_name = _("避灾安置场所")
@@ -134,9 +142,22 @@ class Shelter(PlacedModel):
     def meets_tier_minimum(self) -> bool:
         return self.capacity >= SHELTER_MIN_CAPACITY.get(self.level, 0)
 
+    @staticmethod
+    def free_places_expression():
+        """Places a family can be sent to now (only an open shelter has any), computed in the database: every read
+        of shelters (`visible()`) carries it as `free_places` (ShelterKind.computed)."""
+        return Case(When(status=ShelterStatus.OPEN, then=F("capacity") - F("occupancy")), default=0,
+                    output_field=IntegerField())
+
     def clean(self):
+        errors = {}
         if self.capacity and self.floor_area_m2 and self.area_per_person < self.MIN_AREA_PER_PERSON_M2:
-            raise ValidationError({"capacity": _("人均有效面积不足 1.5 m²(GB 21734),请核对容纳人数或面积")})
+            errors["capacity"] = [_("人均有效面积不足 1.5 m²(GB 21734),请核对容纳人数或面积")]
+        if self.capacity and self.occupancy > self.capacity:
+            errors.setdefault("capacity", []).append(ValidationError(
+                _("容纳人数不能少于当前在住人数(%(occupancy)s 人)"), params={"occupancy": self.occupancy}))
+        if errors:
+            raise ValidationError(errors)
 
 
 class Equipment(PlacedModel):

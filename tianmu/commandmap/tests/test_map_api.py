@@ -119,7 +119,9 @@ def test_layer_features_are_compact_rows(client, users, shelters):
     assert data["slug"] == "shelters"
     assert ids(data["features"]) == sorted(s.pk for s in shelters.values())
     row = next(f for f in data["features"] if f[0] == shelters["a1"].pk)
-    assert row == [shelters["a1"].pk, 119.33, 30.23, "锦城一中避灾安置中心", "乡镇(街道)避灾安置中心"]
+    # Then the layer's own fields (a shelter's state, free places, occupancy, capacity): a new shelter is closed.
+    assert row == [shelters["a1"].pk, 119.33, 30.23, "锦城一中避灾安置中心", "乡镇(街道)避灾安置中心",
+                   "closed", 0, 0, shelters["a1"].capacity]
 
 
 def test_town_staff_see_only_their_town_on_the_map(client, users, shelters):
@@ -194,7 +196,10 @@ def test_stats_name_records_held_by_the_district_itself(client, users, shelters)
     s = stats_for(client, users["leader"], "shelters")
     assert s["by_town"][0] == {"code": DISTRICT, "name": "区本级", "count": 1, "capacity": 800,
                                "floor_area_m2": 1600}
-    assert stats_for(client, users["town_a"], "shelters")["total"] == 2
+    # Town staff read the district's own shelter too (up the chain), never town B's.
+    town = stats_for(client, users["town_a"], "shelters")
+    assert town["total"] == 3
+    assert [(t["code"], t["count"]) for t in town["by_town"]] == [(DISTRICT, 1), (TOWN_A, 2)]
 
 
 def test_stats_of_empty_kinds_are_zero(client, users, shelters):
@@ -213,7 +218,7 @@ def test_search_is_scoped_to_the_callers_town(client, users, shelters):
     hit = hits[0]
     assert hit == {"kind": "shelters", "kind_name": "避灾安置场所", "id": shelters["b1"].pk,
                    "name": "於潜中学避灾安置中心", "code": "BN-B-01", "lon": 119.45, "lat": 30.25,
-                   "region_name": "光明村"}
+                   "region_name": "光明村", "bbox": None}
 
 
 def test_search_for_a_leader_spans_every_town(client, users, shelters):
@@ -225,7 +230,8 @@ def test_search_puts_exact_and_prefix_matches_first(client, users, shelters):
     hits = get(client, users["leader"], "/search", q="BN-B-01").json()
     assert hits[0]["id"] == shelters["b1"].pk
     hits = get(client, users["leader"], "/search", q="锦城").json()
-    assert {h["id"] for h in hits} == {shelters["a1"].pk, shelters["a2"].pk}
+    assert (hits[0]["kind"], hits[0]["name"]) == ("place:town", "锦城街道")  # the place before its records
+    assert {h["id"] for h in hits if h["kind"] == "shelters"} == {shelters["a1"].pk, shelters["a2"].pk}
 
 
 def test_search_without_a_query_is_empty(client, users, shelters):
@@ -259,7 +265,9 @@ def test_map_page_passes_config_without_inline_script(client, users, settings):
     assert match, "map config block missing"
     config = json.loads(match.group(1))
     assert config["center"] == [30.20, 119.40]
-    assert config["tileUrl"] == ""
+    # Boundaries only unless base tiles are configured; a town's user has their town framed and outlined.
+    assert config["baseTiles"] == [] and config["defaultBase"] == ""
+    assert config["home"] == {"code": TOWN_A, "level": "town", "name": "锦城街道", "bbox": [119.3, 30.2, 119.4, 30.3]}
     assert config["mapApi"] == "/api/v1/map/"
     assert config["boundariesApi"] == "/api/v1/regions/boundaries"
     assert set(config["defaultLayers"]) == {"shelters", "teams", "warehouses", "hazards"}
@@ -269,3 +277,23 @@ def test_map_page_passes_config_without_inline_script(client, users, settings):
     assert not re.search(r"\son[a-z]+=", html)
     assert "commandmap/map.js" in html and "vendor/leaflet/leaflet.js" in html
     assert 'class="mapmain"' in html
+
+
+def test_base_tiles_are_offered_only_when_configured(client, users, settings):
+    settings.TILE_URL = "/tiles/{z}/{x}/{y}.png"
+    settings.MAP_TIANDITU_KEY = "k-123"
+    settings.MAP_DEFAULT_BASE = "tdt_img"
+    client.force_login(users["commander"])
+    html = client.get("/").content.decode()
+    config = json.loads(re.search(r'<script id="map-config" type="application/json">(.*?)</script>', html, re.S)
+                        .group(1))
+    assert [t["key"] for t in config["baseTiles"]] == ["tdt_vec", "tdt_img", "custom"]
+    vec = config["baseTiles"][0]
+    assert "T=vec_w" in vec["url"] and "tk=k-123" in vec["url"] and "T=cva_w" in vec["labels"]
+    assert config["baseTiles"][2]["url"] == "/tiles/{z}/{x}/{y}.png"
+    assert config["defaultBase"] == "tdt_img"
+    assert config["home"] is None  # the district's users see the whole district
+    assert 'name="base-tiles" value=""' in html  # boundaries only stays one click away
+    settings.MAP_DEFAULT_BASE = "nonsense"
+    html = client.get("/").content.decode()
+    assert '"defaultBase": ""' in html

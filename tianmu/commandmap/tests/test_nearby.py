@@ -91,3 +91,80 @@ def test_radius_lists_are_nearest_first_with_their_distance(world, teams, client
     page2 = client.get("/api/v1/teams/", {"lon": village.lon, "lat": village.lat, "radius": 6000, "page_size": 5,
                                           "page": 2}).json()
     assert [row["id"] for row in page2["results"]] == expected[5:10]
+
+
+# ---- the panel's use of the API: the kinds in the panel's order, up the chain, figures with their labels ----------
+
+
+def test_the_panels_query_against_the_brute_force_with_resources_up_the_chain(world, teams, client):
+    """What the panel asks (its kinds, limit 5): each list the brute-force nearest of what the user reads — a
+    village responder's includes the town's and the district's own teams (up the chain), never town B's."""
+    from tianmu.commandmap.views import nearby_config
+
+    admin = world["users"]["admin"]
+    kind = get_kind("teams")
+    above = [create_record(admin, kind, record_data(kind, world[level], f"up-{level}", headcount=40))
+             for level in ("town_a", "district")]
+    user = world["users"]["village_responder"]
+    client.force_login(user)
+    cfg = nearby_config(119.31, 30.16)
+    assert cfg["kinds"][:3] == ["teams", "shelters", "warehouses"] and "hazards" in cfg["kinds"]
+    r = client.get(cfg["api"], {"lon": cfg["lon"], "lat": cfg["lat"], "radius": 20000, "limit": 5,
+                                "kinds": ",".join(cfg["kinds"])})
+    assert r.status_code == 200
+    data = r.json()
+    assert [k["slug"] for k in data["kinds"]] == cfg["kinds"]  # in the panel's order
+    got = next(k for k in data["kinds"] if k["slug"] == "teams")
+    readable = [t for t in teams if t.region.code.startswith("330112001001")] + above
+    expected = ranked(readable, cfg["lon"], cfg["lat"], 20000)
+    assert [i["id"] for i in got["items"]] == expected[:5] and got["count"] == len(expected)
+    assert all(OUTSIDE_MARK not in i["name"] for i in got["items"])
+    assert got["figure_labels"] == {"headcount": "人数"}
+    assert {above[0].pk, above[1].pk} <= set(expected)  # the town's and the district's own teams count
+
+
+def test_detail_pages_carry_the_panel(world, records, client):
+    client.force_login(world["users"]["town_staff"])
+    for slug in ("teams", "hazards", "shelters"):
+        obj = records[slug]["a"]
+        page = client.get(f"/r/{slug}/{obj.pk}/").content.decode()
+        assert "data-nearby" in page and f'"exclude": "{slug}:{obj.pk}"' in page and "commandmap/nearby.js" in page
+
+
+def test_the_sensor_page_carries_the_panel(world, records, client):
+    client.force_login(world["users"]["town_staff"])
+    sensor = records["sensors"]["a"]
+    page = client.get(f"/sensing/sensors/{sensor.pk}/").content.decode()
+    assert "data-nearby" in page and f'"lon": {round(sensor.lon, 6)}' in page
+
+
+def test_the_nearby_page_takes_a_coordinate_or_a_place(world, client):
+    client.force_login(world["users"]["town_staff"])
+    r = client.get("/nearby/", {"q": "30.15，119.30"})
+    assert r.status_code == 200 and '"lon": 119.3, "lat": 30.15' in r.content.decode()
+    r = client.get("/nearby/", {"q": "甲镇甲一村村委会"})  # an address: its village
+    assert r.status_code == 200 and f'"lon": {world["village_a"].lon}' in r.content.decode()
+    r = client.get("/nearby/", {"q": "蔺镇"})  # another town: not found, and nothing of it shown
+    assert r.status_code == 400 and "data-nearby" not in r.content.decode()
+    r = client.get("/nearby/", {"lon": "999", "lat": "30"})
+    assert r.status_code == 400 and "errorlist" in r.content.decode()
+    assert client.get("/nearby/", {"lon": "119.3", "lat": "30.15", "title": "<b>x</b>"}).content.decode().count(
+        "<b>x</b>") == 0
+
+
+def test_lists_near_a_point_show_a_chip_and_sort_by_distance(world, teams, client):
+    client.force_login(world["users"]["town_staff"])
+    lon, lat = 119.31, 30.16
+    r = client.get("/r/teams/", {"lon": lon, "lat": lat, "radius": 3000, "team_type": "volunteer"})
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert "data-near-chip" in page
+    expected = ranked([t for t in teams if t.region.code.startswith("330112001")], lon, lat, 3000)
+    import re
+
+    shown = [int(pk) for pk in re.findall(r'href="/r/teams/(\d+)/"', page)]
+    assert shown == expected and expected
+    # The chip's × keeps the other filters and drops the point.
+    clear = re.search(r'class="chip-clear" href="\?([^"]*)"', page).group(1)
+    assert "team_type=volunteer" in clear and "lon=" not in clear and "radius=" not in clear
+    assert "data-near-chip" not in client.get("/r/teams/?" + clear.replace("&amp;", "&")).content.decode()

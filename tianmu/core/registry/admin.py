@@ -20,7 +20,8 @@ class RecordAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ("region",)
 
     def get_queryset(self, request):
-        return scope_queryset(super().get_queryset(request), request.user)
+        return scope_queryset(super().get_queryset(request), request.user,
+                              up_the_chain=self.kind is not None and self.kind.serves_below)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -52,7 +53,7 @@ def register_record_admins(site=admin.site) -> None:
             continue
         attrs = {
             "kind": kind,
-            "list_display": tuple(kind.list_columns),
+            "list_display": tuple(c for c in kind.list_columns if c not in kind.computed),
             "list_filter": tuple(kind.filter_fields),
             "search_fields": tuple(kind.search_fields),
         }

@@ -67,6 +67,11 @@ def serialize(kind, obj) -> dict:
     data["region_name"] = obj.region.name
     if kind.lifecycle is not None:
         data[kind.lifecycle.field] = getattr(obj, kind.lifecycle.field)
+    for name in kind.state_fields:
+        data[name] = _json_ready(getattr(obj, name))
+    if kind.computed:
+        values = kind.model.objects.filter(pk=obj.pk).annotate(**kind.annotations()).values(*kind.computed).first()
+        data.update(values or dict.fromkeys(kind.computed))
     town = obj.region.town
     data["town"] = town.code if town else None
     data["town_name"] = town.name if town else None
@@ -126,6 +131,14 @@ def row_plan(kind) -> RowPlan:
         if kind.lifecycle is not None:  # the state, read-only: it changes only by the lifecycle's transitions
             keys.append(kind.lifecycle.field)
             columns.append(kind.lifecycle.field)
+        for name in kind.state_fields:  # read-only: changed by the kind's own services
+            keys.append(name)
+            columns.append(name)
+            if not isinstance(kind.field(name), _NATIVE_FIELDS):
+                convert.append(name)
+        for name in kind.computed:  # annotated by visible()
+            keys.append(name)
+            columns.append(name)
         columns.append("updated_at")
         plan = _PLANS[kind] = RowPlan(tuple(columns), tuple(keys), tuple(convert))
     return plan
@@ -195,13 +208,14 @@ def _schemas(kind):
     links = kind.link_fields()
     names = [n for n in kind.editable_fields() if n != "region" and n not in links]
     link_fields = {n: (str | None, None) for n in links}  # linked records by their code
-    base_out = create_schema(model, name=f"{model.__name__}Out", fields=["id", *names])
+    base_out = create_schema(model, name=f"{model.__name__}Out", fields=["id", *names, *kind.state_fields])
     out = create_model(
         f"{model.__name__}Record", __base__=base_out,
         region=(str, ...), region_name=(str, ...), town=(str | None, None), town_name=(str | None, None),
         updated_at=(str | None, None), **link_fields,
         distance_m=(int | None, None),  # lists queried by lon+lat+radius: metres from that point
         **({kind.lifecycle.field: (str, ...)} if kind.lifecycle is not None else {}),
+        **{name: (int | float | None, None) for name in kind.computed},
     )
     base_in = create_schema(model, name=f"{model.__name__}In", fields=names, optional_fields="__all__")
     # Long-text fields: the same limit as the form (short fields have their model's max_length already).
@@ -235,6 +249,8 @@ def _filter_schema(kind):
             lat=(float | None, Field(None, description="Centre of a radius query: latitude, -90 to 90")),
             radius=(float | None, Field(None, description=f"Radius in metres, above 0 up to {MAX_RADIUS_M}")),
         )
+    for name, (label, _q) in kind.flag_filters.items():
+        fields[name] = (bool | None, Field(None, description=str(label)))
     for name in kind.filter_fields:
         f = kind.field(name)
         if f.get_internal_type() == "BooleanField":

@@ -47,6 +47,23 @@ class RecordKind:
     on_map: bool = True  # placed kinds only: a regional kind has no map layer (False once registered)
     map_default: bool = False  # the layer is switched on when the command map opens (the rest: one click away)
     nav_group: str = "registry"
+    # Records kept at a region's own level serve the regions below it: a village's users read (never change)
+    # the town's and the district's records of the kind — the town's shelter centre, the district brigades
+    # (core/scope.py, "up the chain"). Hazards and the like stay False: seen only within the subtree.
+    serves_below: bool = False
+    # Read-only fields (editable=False) that only the kind's own services change, e.g. a shelter's availability:
+    # in API rows and schemas, on the detail page, filterable when listed in filter_fields; never in a form or an
+    # import.
+    state_fields: list[str] = []
+    # Values computed in the database, annotated on every read (`visible()`): {name: (label, () → expression)},
+    # e.g. a shelter's free places. In API rows, list columns (when listed), map rows and nearby figures.
+    computed: dict = {}
+    # Yes/no filters beyond the model's fields: {name: (label, () → Q)} (the Q may use `computed` names).
+    flag_filters: dict = {}
+    # Extra values on the map's compact rows (state or computed names), the first one's value picking the marker
+    # colour from `state_colors` ({value: "#rrggbb"}) when given.
+    map_fields: list[str] = []
+    state_colors: dict = {}
     # Valid values of the kind's own fields (beyond code, name, place): the import template's example row,
     # and what the shared test battery creates.
     example: dict = {}
@@ -86,6 +103,18 @@ class RecordKind:
     @classmethod
     def field(cls, name: str) -> models.Field:
         return cls.model._meta.get_field(name)
+
+    @classmethod
+    def label_of(cls, name: str) -> str:
+        """The label of a field or a computed value."""
+        if name in cls.computed:
+            return cls.computed[name][0]
+        return cls.field(name).verbose_name
+
+    @classmethod
+    def annotations(cls) -> dict:
+        """The computed values as queryset annotations."""
+        return {name: make() for name, (_label, make) in cls.computed.items()}
 
     @classmethod
     def editable_fields(cls) -> list[str]:

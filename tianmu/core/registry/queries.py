@@ -19,13 +19,18 @@ __all__ = ["visible", "RecordFilter", "apply_filter", "statistics", "map_feature
            "is_radius_query"]
 
 MAX_RADIUS_M = 200_000
+TRUE_VALUES = {"1", "true", "yes", "on", "是"}
+FALSE_VALUES = {"0", "false", "no", "off", "否"}
 
 
 def visible(actor, kind) -> QuerySet:
-    """Every record of `kind` the actor may read."""
+    """Every record of `kind` the actor may read: their subtree, and for a kind that serves the regions below
+    (`serves_below`) also the records kept at the own level of the regions above them (core/scope.py)."""
     # Boundaries are large GeoJSON (the district's is ~18 KB) and never needed with a record.
-    return (scope_queryset(kind.model.objects.all(), actor).select_related("region", "region__parent")
-            .defer("region__boundary", "region__parent__boundary"))
+    qs = (scope_queryset(kind.model.objects.all(), actor, up_the_chain=kind.serves_below)
+          .select_related("region", "region__parent")
+          .defer("region__boundary", "region__parent__boundary"))
+    return qs.annotate(**kind.annotations()) if kind.computed else qs
 
 
 @dataclass
@@ -61,7 +66,7 @@ class RecordFilter:
             return number
 
         choices = {}
-        for name in kind.filter_fields:
+        for name in [*kind.filter_fields, *kind.flag_filters]:
             value = params.get(name)
             if value not in (None, ""):
                 choices[name] = value
@@ -130,9 +135,15 @@ def apply_filter(qs: QuerySet, kind, flt: RecordFilter) -> QuerySet:
             cond |= Q(**{f"{name}__icontains": flt.q})
         qs = qs.filter(cond)
     for name, value in flt.choices.items():
+        if name in kind.flag_filters:
+            if str(value).lower() in TRUE_VALUES:
+                qs = qs.filter(kind.flag_filters[name][1]())
+            elif str(value).lower() not in FALSE_VALUES:
+                raise ServiceError({name: [_("不是有效的选项")]})
+            continue
         f = kind.field(name)
         if f.get_internal_type() == "BooleanField":
-            value = str(value).lower() in {"1", "true", "yes", "是"}
+            value = str(value).lower() in TRUE_VALUES
         elif f.choices and value not in {str(v) for v, _l in f.flatchoices}:
             raise ServiceError({name: [_("不是有效的选项")]})
         qs = qs.filter(**{name: value})
@@ -177,14 +188,16 @@ def statistics(qs: QuerySet, kind) -> dict:
 
 
 def map_features(qs: QuerySet, kind) -> list[list]:
-    """Compact map rows [id, lon, lat, name, type label] of a placed kind: ~10,000 of them stay well under a
+    """Compact map rows [id, lon, lat, name, type label, *kind.map_fields] of a placed kind: ~10,000 of them stay well under a
     megabyte."""
     if not kind.placed():
         raise ValueError(f"record kind {kind.slug!r} has no point and no map features")
-    fields = ["pk", "lon", "lat", "name"] + ([kind.type_field] if kind.type_field else [])
+    fields = ["pk", "lon", "lat", "name"] + ([kind.type_field] if kind.type_field else []) + list(kind.map_fields)
     labels = dict((v, str(lbl)) for v, lbl in kind.field(kind.type_field).flatchoices) if kind.type_field else {}
+    extra = 5 if kind.type_field else 4
     out = []
     for row in qs.order_by().values_list(*fields):
         pk, lon, lat, name = row[:4]
-        out.append([pk, round(lon, 6), round(lat, 6), name, labels.get(row[4], row[4] or "") if kind.type_field else ""])
+        out.append([pk, round(lon, 6), round(lat, 6), name, labels.get(row[4], row[4] or "") if kind.type_field else "",
+                    *row[extra:]])
     return out

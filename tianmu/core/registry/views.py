@@ -22,12 +22,21 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from ..errors import ScopeError, ServiceError
 from ..models import Region
+from ..plugins import record_panels, resolve
 from ..scope import can_write_region, region_prefix, write_prefix
 from .api import change_history
 from .forms import build_form
 from .io import XLSX_CONTENT_TYPE, export_geojson, export_xlsx, import_xlsx, template_xlsx
 from .kinds import get_kind
-from .queries import RecordFilter, apply_filter, choice_label, statistics, visible
+from .queries import (
+    RecordFilter,
+    apply_filter,
+    by_distance,
+    choice_label,
+    is_radius_query,
+    statistics,
+    visible,
+)
 from .services import create_record, delete_record, update_record
 
 PAGE_SIZE = 50
@@ -44,6 +53,8 @@ def _kind(slug):
 def _column(kind, obj, name):
     if name == "region":
         return obj.region.name
+    if name in kind.computed:
+        return getattr(obj, name, None)
     value = getattr(obj, name)
     f = kind.field(name)
     if f.is_relation:
@@ -53,6 +64,12 @@ def _column(kind, obj, name):
     if isinstance(value, bool):
         return _("是") if value else _("否")
     return value
+
+
+def _distance_text(metres: float) -> str:
+    if metres < 1000:
+        return _("%(n)s 米") % {"n": round(metres)}
+    return _("%(n)s 公里") % {"n": f"{metres / 1000:.1f}"}
 
 
 def _field_label(kind, name):
@@ -65,6 +82,9 @@ def _field_label(kind, name):
 def _columns(kind):
     out = []
     for name in kind.list_columns:
+        if name in kind.computed:
+            out.append({"name": name, "label": kind.label_of(name), "numeric": True})
+            continue
         f = kind.field(name)
         numeric = f.get_internal_type() in {"PositiveIntegerField", "IntegerField", "FloatField"}
         out.append({"name": name, "label": f.verbose_name, "numeric": numeric})
@@ -73,6 +93,8 @@ def _columns(kind):
 
 def _filter_choices(kind):
     out = []
+    for name, (label, _q) in kind.flag_filters.items():
+        out.append({"name": name, "label": label, "choices": [("true", _("是"))]})
     for name in kind.filter_fields:
         f = kind.field(name)
         if f.get_internal_type() == "BooleanField":
@@ -98,16 +120,32 @@ def _regions_for_filter(actor):
 def record_list(request, slug):
     kind = _kind(slug)
     base = visible(request.user, kind)
+    near = None
     try:
         flt = RecordFilter.from_params(kind, request.GET)
         qs = apply_filter(base, kind, flt).order_by("code")
         filter_errors = []
     except ServiceError as exc:
         qs, filter_errors = base.none(), exc.as_list()
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    else:
+        if is_radius_query(flt):  # "near this point": nearest first, with the distance, shown as a chip
+            params = request.GET.copy()
+            for name in ("lon", "lat", "radius", "page"):
+                params.pop(name, None)
+            near = {"lon": flt.lon, "lat": flt.lat, "radius_km": flt.radius / 1000,
+                    "clear": urlencode(params, doseq=True),
+                    "order": by_distance(qs, flt.lon, flt.lat, flt.radius)}
+    if near is not None:
+        page = Paginator(near["order"], PAGE_SIZE).get_page(request.GET.get("page"))
+        objs = qs.in_bulk([pk for _d, pk in page.object_list])
+        listed = [(objs[pk], dist) for dist, pk in page.object_list if pk in objs]
+    else:
+        page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        listed = [(o, None) for o in page.object_list]
     columns = _columns(kind)
-    rows = [{"obj": o, "cells": [{"value": _column(kind, o, c["name"]), "numeric": c["numeric"]} for c in columns]}
-            for o in page.object_list]
+    rows = [{"obj": o, "distance_m": dist, "distance_text": _distance_text(dist) if dist is not None else "",
+             "cells": [{"value": _column(kind, o, c["name"]), "numeric": c["numeric"]} for c in columns]}
+            for o, dist in listed]
     stats = statistics(qs, kind)
     for town in stats["by_town"]:
         town["sum_values"] = [town[f] for f in kind.sum_fields]
@@ -118,7 +156,7 @@ def record_list(request, slug):
         "kind": kind, "slug": slug, "page": page, "rows": rows, "columns": columns, "sums": sums,
         "filters": _filter_choices(kind), "regions": _regions_for_filter(request.user), "params": request.GET,
         "querystring": urlencode(params, doseq=True), "stats": stats, "filter_errors": filter_errors,
-        "can_write": write_prefix(request.user) is not None,
+        "can_write": write_prefix(request.user) is not None, "near": near,
     }, status=400 if filter_errors else 200)  # the page, with what is wrong with its filters
 
 
@@ -141,9 +179,19 @@ def record_detail(request, slug, pk):
     point = (json.dumps({"lon": obj.lon, "lat": obj.lat, "name": obj.name, "color": kind.color})
              if kind.placed() else None)
     lifecycle = kind.lifecycle
+    can_write = can_write_region(request.user, obj.region)
+    panels = []
+    for panel in record_panels(kind):
+        context = resolve(panel.context)(request, kind, obj)
+        if context is not None:
+            panels.append({"key": panel.key, "template": panel.template, "context": context,
+                           "scripts": panel.scripts, "styles": panel.styles})
     return render(request, "core/records/detail.html", {
         "kind": kind, "slug": slug, "obj": obj, "fields": fields, "history": history,
-        "can_write": can_write_region(request.user, obj.region), "point": point,
+        "can_write": can_write, "point": point,
+        # A writer reading a resource kept above their region (up the chain, core/scope.py): read-only, say why.
+        "held_above": not can_write and write_prefix(request.user) is not None,
+        "panels": panels,
         "state": lifecycle.state_label(getattr(obj, lifecycle.field)) if lifecycle else None,
         "transitions": lifecycle.available(request.user, obj) if lifecycle else [],
         "lifecycle_key": lifecycle.key if lifecycle else "",

@@ -212,3 +212,97 @@ def test_api_token_client(world, records, client):
                     content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert r.status_code == 403
     assert client.get("/api/v1/shelters/", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+
+
+# ---- up the chain ----------------------------------------------------------------------------------------------------
+# A record of every kind at every level: the district's and each town's own records, and records in village A1,
+# in its sibling village A2 and in village B1. What each role reads, by level, for a kind that serves the regions
+# below it (teams, shelters, warehouses, experts, equipment: RecordKind.serves_below) and for any other kind
+# (hazards, protected sites, stations): core/scope.py, "up the chain". Nobody ever reads a sibling's records.
+LEVELS = ("district", "town_a", "town_b", "village_a", "village_a2", "village_b")
+EVERY_LEVEL = set(LEVELS)
+UP_THE_CHAIN_READS = {
+    #                    serves_below                                    every other kind
+    "commander":         (EVERY_LEVEL,                                    EVERY_LEVEL),
+    "admin":             (EVERY_LEVEL,                                    EVERY_LEVEL),
+    "leader":            (EVERY_LEVEL,                                    EVERY_LEVEL),
+    "api_client":        (EVERY_LEVEL,                                    EVERY_LEVEL),
+    "town_staff":        ({"district", "town_a", "village_a", "village_a2"}, {"town_a", "village_a", "village_a2"}),
+    "village_responder": ({"district", "town_a", "village_a"},            {"village_a"}),
+}
+
+
+@pytest.fixture
+def chain(world):
+    """{slug: {level: record}} with one record of every kind at every level of LEVELS."""
+    from tianmu.conftest import square
+    from tianmu.core.geo import locator
+    from tianmu.core.models import Region
+    from tianmu.core.registry.services import create_record
+
+    village_a2 = Region.objects.create(code="330112001002", name="甲二村", level="village", parent=world["town_a"],
+                                       lon=119.22, lat=30.23, min_lon=119.20, min_lat=30.21, max_lon=119.24,
+                                       max_lat=30.25, boundary=square(119.22, 30.23, 0.02), population=300,
+                                       households=100)
+    locator.reset()
+    regions = {**{level: world[level] for level in LEVELS if level != "village_a2"}, "village_a2": village_a2}
+    admin = world["users"]["admin"]
+    return {kind.slug: {level: create_record(admin, kind, record_data(kind, region, f"c{level}"))
+                        for level, region in regions.items()} for kind in kinds()}
+
+
+def _levels_of(chain_records: dict, pks) -> set:
+    by_pk = {obj.pk: level for level, obj in chain_records.items()}
+    return {by_pk[pk] for pk in pks if pk in by_pk}
+
+
+@pytest.mark.parametrize("role", list(UP_THE_CHAIN_READS))
+def test_resources_are_read_up_the_chain_and_never_from_a_sibling(role, world, chain, client):
+    """Lists (API and page), detail pages, the API's record, map layers and nearby all read exactly what the
+    table above says."""
+    from tianmu.commandmap.api import map_kinds
+
+    user = world["users"][role]
+    client.force_login(user)
+    on_map = {k.slug for k in map_kinds()}
+    for kind in kinds():
+        expected = UP_THE_CHAIN_READS[role][0 if kind.serves_below else 1]
+        records = chain[kind.slug]
+        listed = client.get(f"/api/v1/{kind.slug}/", {"page_size": 500}).json()["results"]
+        assert _levels_of(records, [row["id"] for row in listed]) == expected, (role, kind.slug, "api list")
+        for level, obj in records.items():
+            want = 200 if level in expected else 404
+            assert client.get(f"/api/v1/{kind.slug}/{obj.pk}").status_code == want, (role, kind.slug, level)
+            detail = client.get(f"/r/{kind.slug}/{obj.pk}/")
+            assert detail.status_code == want, (role, kind.slug, level)
+            above = level == "district" or (level == "town_a" and role == "village_responder")
+            if want == 200 and role in SCOPED_ROLES:  # read-only up the chain, and the page says so
+                assert ("只读" in detail.content.decode()) == above, (role, kind.slug, level)
+                assert (f"/r/{kind.slug}/{obj.pk}/edit/" in detail.content.decode()) != above
+        page = client.get(f"/r/{kind.slug}/").content.decode()
+        assert {lv for lv, obj in records.items() if f"/r/{kind.slug}/{obj.pk}/\"" in page} == expected, \
+            (role, kind.slug, "page list")
+        if kind.slug in on_map:
+            features = client.get(f"/api/v1/map/layers/{kind.slug}").json()["features"]
+            assert _levels_of(records, [f[0] for f in features]) == expected, (role, kind.slug, "map")
+            near = client.get("/api/v1/map/nearby", {"lon": 119.4, "lat": 30.15, "radius": 100000, "limit": 50,
+                                                      "kinds": kind.slug}).json()["kinds"][0]["items"]
+            assert _levels_of(records, [item["id"] for item in near]) == expected, (role, kind.slug, "nearby")
+
+
+def test_the_rule_in_the_scope_helper(world):
+    """can_read_region with up_the_chain: the regions above home at their own level, never a sibling."""
+    from tianmu.core.scope import ancestor_codes, can_read_region
+
+    village = world["users"]["village_responder"]
+    town = world["users"]["town_staff"]
+    assert ancestor_codes("330112001001") == ["330112", "330112001"]
+    assert ancestor_codes("330112") == []
+    for actor, above in ((village, ["330112", "330112001"]), (town, ["330112"])):
+        for code in above:
+            assert can_read_region(actor, code, up_the_chain=True)
+            assert not can_read_region(actor, code)
+    assert not can_read_region(village, "330112002", up_the_chain=True)
+    assert not can_read_region(village, "330112001002", up_the_chain=True)
+    assert not can_read_region(town, "330112002", up_the_chain=True)
+    assert not can_read_region(town, "330112002001", up_the_chain=True)

@@ -82,6 +82,7 @@ class Cases:
         self.world, self.records, self.objs = world, records, objs
         self.n = 0
         self.role = "commander"  # the probing role (a second approver must be someone else)
+        self.target = world["village_b"]  # where the records probed lie (up the chain: the district, town A)
 
     def _approver(self) -> dict:
         """A second approver allowed in town B who is not the probing user, with a password to confirm."""
@@ -102,13 +103,12 @@ class Cases:
 
     def _fresh(self, kind):
         self.n += 1
-        return create_record(self.world["users"]["admin"], kind,
-                             record_data(kind, self.world["village_b"], f"m{self.n}"))
+        return create_record(self.world["users"]["admin"], kind, record_data(kind, self.target, f"m{self.n}"))
 
-    def kind_case(self, method: str, template: str) -> WriteCase | None:
-        for kind in kinds():
+    def kind_case(self, method: str, template: str, only=None) -> WriteCase | None:
+        for kind in only or kinds():
             api, page = f"/api/v1/{kind.slug}/", "r/<slug:slug>/"
-            village_b = self.world["village_b"]
+            village_b = self.target
             if template == api and method == "POST":
                 self.n += 1
                 return WriteCase("write", body=record_data(kind, village_b, f"n{self.n}"))
@@ -253,3 +253,35 @@ def test_every_action_in_the_table_is_probed(cases):
     # "users.manage" gates the user and API-token admins; test_delegated_admin.py probes it role by role.
     admin_only = {"users.manage"}
     assert set(permission_table()) - exercised - reads - admin_only == set()
+
+
+# Up the chain: a village responder reads the town's and the district's own resources, town staff the district's
+# (test_scope_matrix.py, UP_THE_CHAIN_READS), but writes stay within their subtree — every write route of a record
+# kind, against records at those levels, follows can(user, "write", region), which refuses them.
+UP_THE_CHAIN_WRITES = [("town_staff", "district"), ("village_responder", "district"), ("village_responder", "town_a"),
+                       ("commander", "district")]
+
+
+@pytest.mark.parametrize(("role", "level"), UP_THE_CHAIN_WRITES)
+def test_writes_up_the_chain_follow_the_table(role, level, world, cases, client):
+    from tianmu.core.registry.queries import visible
+
+    cases.role, cases.target = role, world[level]
+    user = world["users"][role]
+    client.force_login(user)
+    probes = [(m, t) for m, t in api_operations()] + [("POST", t) for t in page_routes()]
+    problems, probed = [], 0
+    for kind in (k for k in kinds() if k.serves_below):
+        for method, template in probes:
+            case = cases.kind_case(method, template, only=[kind])
+            if case is None:
+                continue
+            pk = case.params.get("record_id") or case.params.get("pk")
+            if pk is not None:  # a record the role reads (up the chain) but may not change
+                assert visible(user, kind).filter(pk=pk).exists(), (role, level, template)
+            probed += 1
+            problems.append(judge(client, user, world[level], method, fill(template, case.params), case,
+                                  prove=f"POST {template}" not in REFUSAL_ONLY))
+    problems = [p for p in problems if p]
+    assert probed >= 5 * 8 and problems == [], "\n".join(map(str, problems))
+    assert can(user, "write", world[level]) == (role == "commander")

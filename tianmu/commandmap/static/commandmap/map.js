@@ -12,6 +12,7 @@
   var T = cfg.labels || {};
   var NARROW_PX = 900;
   var FLY_ZOOM = 15;
+  var UNCLUSTER_ZOOM = 16;  // markerClusterGroup's disableClusteringAtZoom
   var TOWN_FILLS = ["#e3edf7", "#e8f1e4", "#f4ecdf", "#efe6f3", "#e0f0ef", "#f5e6e6"];
 
   // ---- small helpers --------------------------------------------------------------------------------------
@@ -104,12 +105,43 @@
     zoomDelta: 0.5,
     wheelPxPerZoomLevel: 90,
     zoomControl: false,
-    attributionControl: !!cfg.tileUrl,
+    attributionControl: true,
   });
-  L.control.zoom({position: "bottomleft"}).addTo(map);
-  L.control.scale({position: "bottomleft", imperial: false}).addTo(map);
-  if (cfg.tileUrl) {
-    L.tileLayer(cfg.tileUrl, {attribution: cfg.tileAttribution || "", maxZoom: 18}).addTo(map);
+  map.attributionControl.setPrefix(false);
+  // Zoom (bottom right, within a thumb's reach) and scale (bottom left) on every screen size.
+  L.control.zoom({position: "bottomright"}).addTo(map);
+  L.control.scale({position: "bottomleft", imperial: false, maxWidth: 120}).addTo(map);
+
+  // Optional base tiles (天地图 with a key, or an offline package / any URL template): none by default — the
+  // boundary map needs nothing from outside. The user's choice is kept in this browser.
+  var tileSets = {};
+  (cfg.baseTiles || []).forEach(function (t) {
+    var opts = {attribution: t.attribution || "", maxZoom: t.maxZoom || 18, subdomains: t.subdomains || "abc"};
+    var group = L.layerGroup([L.tileLayer(t.url, opts)]);
+    if (t.labels) {
+      group.addLayer(L.tileLayer(t.labels, {maxZoom: t.maxZoom || 18, subdomains: t.subdomains || "abc"}));
+    }
+    tileSets[t.key] = group;
+  });
+  var tilesOn = "";
+  function setTiles(key) {
+    if (tilesOn && tileSets[tilesOn]) {
+      map.removeLayer(tileSets[tilesOn]);
+    }
+    tilesOn = tileSets[key] ? key : "";
+    if (tilesOn) {
+      tileSets[tilesOn].addTo(map);
+      tileSets[tilesOn].eachLayer(function (l) {
+        l.bringToBack();
+      });
+    }
+    townLayer.setStyle({fillOpacity: tilesOn ? 0.15 : 0.85});
+    document.querySelectorAll("input[data-tiles]").forEach(function (r) {
+      r.checked = r.value === tilesOn;
+    });
+    try {
+      window.localStorage.setItem("tianmu.map.tiles", tilesOn);
+    } catch (e) { /* private mode: not remembered */ }
   }
   // Boundaries sit below the record markers; they are not interactive so they never catch clicks.
   map.createPane("towns").style.zIndex = 350;
@@ -147,7 +179,7 @@
     interactive: false,
     style: function () {
       var fill = TOWN_FILLS[townIndex++ % TOWN_FILLS.length];
-      return {color: "#0d3b66", weight: 1.5, opacity: 0.8, fillColor: fill, fillOpacity: cfg.tileUrl ? 0.25 : 0.85};
+      return {color: "#0d3b66", weight: 1.5, opacity: 0.8, fillColor: fill, fillOpacity: tilesOn ? 0.15 : 0.85};
     },
     onEachFeature: function (f, layer) {
       layer.bindTooltip(el("span", null, (f.properties && f.properties.name) || ""), {
@@ -170,6 +202,43 @@
   var baseLayers = {towns: townLayer, villages: villageLayer};
   var baseLoaded = {};
 
+  var savedTiles = null;
+  try {
+    savedTiles = window.localStorage.getItem("tianmu.map.tiles");
+  } catch (e) { /* unavailable */ }
+  setTiles(savedTiles !== null && (savedTiles === "" || tileSets[savedTiles]) ? savedTiles : (cfg.defaultBase || ""));
+  document.querySelectorAll("input[data-tiles]").forEach(function (r) {
+    r.addEventListener("change", function () {
+      if (r.checked) {
+        setTiles(r.value);
+      }
+    });
+  });
+
+  // A town's or a village's user: their own region outlined, and framed when the map opens.
+  map.createPane("home").style.zIndex = 370;
+  var homeLayer = L.geoJSON(null, {pane: "home", interactive: false,
+    style: function () {
+      return {color: "#c62828", weight: 3, opacity: 0.9, fill: false, dashArray: null};
+    }}).addTo(map);
+  var homeReady = Promise.resolve(null);
+  if (cfg.home) {
+    var homeUrl = cfg.boundariesApi + "?" + new URLSearchParams({level: cfg.home.level, parent: cfg.home.code});
+    homeReady = getJSON(homeUrl).then(function (fc) {
+      var own = (fc.features || []).filter(function (f) {
+        return f.properties && f.properties.code === cfg.home.code;
+      });
+      homeLayer.addData({type: "FeatureCollection", features: own});
+      return own.length ? homeLayer.getBounds() : null;
+    }).catch(function () {
+      return null;
+    });
+  }
+  function homeBounds() {
+    var b = cfg.home && cfg.home.bbox;
+    return b ? L.latLngBounds([b[1], b[0]], [b[3], b[2]]) : null;
+  }
+
   function loadBase(level) {
     if (baseLoaded[level]) {
       return baseLoaded[level];
@@ -185,13 +254,20 @@
     return baseLoaded[level];
   }
 
+  var showParam = new URLSearchParams(window.location.search).get("show");
   var townsReady = loadBase("towns").then(function () {
     townLayer.addTo(map);
-    // "#lat,lon,zoom" (from a record's detail page) focuses a place; otherwise show the whole district.
+    // "#lat,lon,zoom" focuses a place and ?show=slug:id a record (below); a town's or a village's user sees
+    // their own region; everyone else the whole district.
     var focus = /^#(-?[\d.]+),(-?[\d.]+),(\d+)$/.exec(window.location.hash);
     var b = townLayer.getBounds();
+    var home = homeBounds();
     if (focus) {
       map.setView([parseFloat(focus[1]), parseFloat(focus[2])], parseInt(focus[3], 10));
+    } else if (showParam) {
+      return;
+    } else if (home && home.isValid()) {
+      map.fitBounds(home, panelPadding());
     } else if (b.isValid()) {
       map.fitBounds(b, panelPadding());
     }
@@ -226,7 +302,7 @@
   var popup = L.popup({maxWidth: 300, autoPanPadding: [40, 40]});
   window.tianmuMap = {map: map, layers: layers, meta: meta};
 
-  function popupNode(slug, id, name, lines) {
+  function popupNode(slug, id, name, lines, ll) {
     var box = el("div", {className: "cmap-popup"});
     box.appendChild(el("b", {className: "cmap-popup-title"}, name));
     lines.forEach(function (line) {
@@ -235,14 +311,48 @@
       }
     });
     box.appendChild(el("a", {href: recordUrl(slug, id), className: "cmap-popup-link"}, T.detail || "详情"));
+    if (ll) {
+      var near = el("button", {type: "button", className: "btn small secondary cmap-nearby-btn"}, T.nearby_here);
+      near.addEventListener("click", function () {
+        openNearby(ll.lng, ll.lat, name);
+      });
+      box.appendChild(near);
+    }
     return box;
+  }
+
+  // A row's extra values (the layer's `fields`, after the type label) as {name: value}.
+  function rowFields(info, row) {
+    var out = {};
+    (info.fields || []).forEach(function (name, i) {
+      out[name] = row[5 + i];
+    });
+    return out;
+  }
+
+  // The lines under a feature's name: type and layer, then its state and figures (a shelter: 开放 · 空余床位 50).
+  function featureLines(info, row) {
+    var lines = [[row[4], info.name].filter(Boolean).join(" · ")];
+    var fields = info.fields || [];
+    if (!fields.length) {
+      return lines;
+    }
+    var values = rowFields(info, row);
+    var state = info.states && info.states[values[fields[0]]];
+    var figures = fields.slice(state ? 1 : 0).filter(function (name) {
+      return values[name] !== null && values[name] !== undefined;
+    }).map(function (name) {
+      return ((info.field_labels && info.field_labels[name]) || name) + " " + fmt(values[name]);
+    });
+    lines.push([state ? state.label : ""].concat(figures).filter(Boolean).join(" · "));
+    return lines;
   }
 
   function openFeaturePopup(marker) {
     var row = marker.tmRow;
     var info = meta[marker.tmSlug] || {};
-    var sub = [row[4], info.name].filter(Boolean).join(" · ");
-    popup.setLatLng(marker.getLatLng()).setContent(popupNode(marker.tmSlug, row[0], row[3], [sub])).openOn(map);
+    popup.setLatLng(marker.getLatLng())
+      .setContent(popupNode(marker.tmSlug, row[0], row[3], featureLines(info, row), marker.getLatLng())).openOn(map);
   }
 
   function clusterIcon(color) {
@@ -266,7 +376,7 @@
         chunkDelay: 30,
         showCoverageOnHover: false,
         maxClusterRadius: 50,
-        disableClusteringAtZoom: 16,
+        disableClusteringAtZoom: UNCLUSTER_ZOOM,
         spiderfyOnMaxZoom: true,
         iconCreateFunction: clusterIcon(info.color),
         chunkProgress: function (done, total) {
@@ -287,12 +397,32 @@
     return group;
   }
 
+  // A layer with states (a shelter's open / full / closed) colours each marker by its state; a closed one is
+  // drawn hollow, so "where can people go" reads at a glance.
+  function markerStyle(info, row) {
+    var style = {radius: 6, color: "#ffffff", weight: 1.2, opacity: 1, fillColor: info.color, fillOpacity: 0.9,
+      bubblingMouseEvents: false};
+    var states = info.states || {};
+    if (info.fields && info.fields.length && Object.keys(states).length) {
+      var value = row[5];
+      var state = states[value];
+      if (state) {
+        style.fillColor = safeColor(state.color);
+        style.className = "cmap-state-" + String(value).replace(/[^a-z_]/g, "");
+      }
+      if (value === "closed") {
+        style = {radius: 5, color: style.fillColor, weight: 2, opacity: 1, fillColor: "#ffffff", fillOpacity: 0.9,
+          bubblingMouseEvents: false};
+      }
+    }
+    return style;
+  }
+
   function buildMarkers(info, features) {
-    var style = {radius: 6, color: "#ffffff", weight: 1.2, opacity: 1, fillColor: info.color, fillOpacity: 0.9};
     var out = new Array(features.length);
     for (var i = 0; i < features.length; i++) {
       var f = features[i];
-      var m = L.circleMarker([f[2], f[1]], style);
+      var m = L.circleMarker([f[2], f[1]], markerStyle(info, f));
       m.tmRow = f;
       m.tmSlug = info.slug;
       out[i] = m;
@@ -382,6 +512,20 @@
       label.appendChild(el("span", {className: "cmap-layer-name"}, info.name));
       label.appendChild(el("span", {className: "cmap-layer-count", "data-layer-count": info.slug}, fmt(info.count)));
       li.appendChild(label);
+      var states = info.states || {};
+      if (Object.keys(states).length) {
+        var legend = el("div", {className: "cmap-legend"});
+        Object.keys(states).forEach(function (value) {
+          var key = el("span", {className: "cmap-legend-item"});
+          var mark = el("i", {className: "dot" + (value === "closed" ? " hollow" : "")});
+          mark.style.borderColor = safeColor(states[value].color);
+          mark.style.background = value === "closed" ? "#fff" : safeColor(states[value].color);
+          key.appendChild(mark);
+          key.appendChild(el("span", null, states[value].label));
+          legend.appendChild(key);
+        });
+        li.appendChild(legend);
+      }
       ul.appendChild(li);
       box.addEventListener("change", function () {
         box.disabled = true;
@@ -415,31 +559,215 @@
     ul.appendChild(el("li", {className: "error"}, T.load_failed));
   });
 
-  Promise.all([townsReady, layersReady]).then(function () {
+  Promise.all([townsReady, layersReady, homeReady]).then(function () {
     document.body.dataset.mapReady = "1";
+    if (showParam) {
+      var parts = showParam.split(":");
+      showRecord(parts[0], parts[1]);
+    }
   });
+
+  // ---- show a record ("show on the map" from a list, a detail page or the nearby panel) ---------------------
+  var highlight = L.layerGroup().addTo(map);
+
+  function ring(ll) {
+    highlight.clearLayers();
+    L.circleMarker(ll, {radius: 16, color: "#c62828", weight: 3, fill: false, interactive: false,
+      className: "cmap-highlight"}).addTo(highlight);
+  }
+
+  // The record's marker, once its layer is on and drawn (the layer is switched on if it was off).
+  function markerOf(slug, id) {
+    var info = meta[slug];
+    if (!info) {
+      return Promise.resolve(null);
+    }
+    var box = document.querySelector('input[data-layer="' + slug + '"]');
+    if (box && !box.checked) {
+      box.checked = true;
+    }
+    return showLayer(slug, true).then(function () {
+      var found = null;
+      layers[slug].eachLayer(function (m) {
+        if (m.tmRow && String(m.tmRow[0]) === String(id)) {
+          found = m;
+        }
+      });
+      return found;
+    }).catch(function () {
+      return null;
+    });
+  }
+
+  function showRecord(slug, id) {
+    if (!/^[a-z0-9_-]+$/.test(slug || "") || !/^\d+$/.test(String(id || ""))) {
+      status(T.show_failed, true);
+      return Promise.resolve(false);
+    }
+    return markerOf(slug, id).then(function (marker) {
+      if (marker) {
+        return marker;
+      }
+      // Not on a map layer (or not drawn): ask the record itself.
+      return getJSON(cfg.apiRoot + encodeURIComponent(slug) + "/" + encodeURIComponent(id)).then(function (r) {
+        return {record: r};
+      });
+    }).then(function (found) {
+      if (found.record) {
+        var r = found.record;
+        var ll0 = L.latLng(r.lat, r.lon);
+        ring(ll0);
+        map.setView(ll0, Math.max(map.getZoom(), FLY_ZOOM), {animate: false});
+        popup.setLatLng(ll0).setContent(popupNode(slug, r.id, r.name, [r.region_name, r.code], ll0)).openOn(map);
+        return true;
+      }
+      // Close enough that clusters have opened (disableClusteringAtZoom), then ring it and open its popup.
+      var marker = found;
+      map.setView(marker.getLatLng(), Math.max(map.getZoom(), FLY_ZOOM, UNCLUSTER_ZOOM), {animate: false});
+      ring(marker.getLatLng());
+      openFeaturePopup(marker);
+      document.body.dataset.shown = slug + ":" + id;
+      return true;
+    }).catch(function () {
+      status(T.show_failed, true);
+      return false;
+    });
+  }
+  window.tianmuMap.showRecord = showRecord;
+  window.tianmuMap.highlight = highlight;
+
+  // ---- 周边资源 at a point: a map click, a searched place or coordinate -------------------------------------
+  var nearbyPanel = document.getElementById("nearby-panel");
+  var nearbyLayer = L.layerGroup().addTo(map);
+
+  function fmtPoint(lat, lon) {
+    return Number(lat).toFixed(5) + ", " + Number(lon).toFixed(5);
+  }
+
+  function drawNearby(center, data) {
+    nearbyLayer.clearLayers();
+    L.circle(center, {radius: data.radius, color: "#0d3b66", weight: 1.5, dashArray: "6 4", fillOpacity: 0.04,
+      interactive: false}).addTo(nearbyLayer);
+    L.circleMarker(center, {radius: 7, color: "#c62828", weight: 3, fillColor: "#fff", fillOpacity: 1,
+      interactive: false}).addTo(nearbyLayer);
+    (data.kinds || []).forEach(function (kind) {
+      (kind.items || []).forEach(function (item) {
+        var m = L.circleMarker([item.lat, item.lon], {radius: 9, color: safeColor(kind.color), weight: 3,
+          fill: false, bubblingMouseEvents: false});
+        m.on("click", function () {
+          showRecord(kind.slug, item.id);
+        });
+        m.addTo(nearbyLayer);
+      });
+    });
+  }
+
+  function openNearby(lon, lat, title) {
+    if (!nearbyPanel || !window.tianmuNearby) {
+      return;
+    }
+    var ncfg = Object.assign({}, cfg.nearby, {lon: Number(lon), lat: Number(lat), title: title || ""});
+    document.getElementById("nearby-point").textContent = (title ? title + " · " : "") + fmtPoint(lat, lon);
+    nearbyPanel.hidden = false;
+    document.getElementById("cmap").classList.add("nearby-open");
+    if (window.innerWidth < NARROW_PX) {
+      setCollapsed(document.getElementById("layer-panel"), true);
+      setCollapsed(document.getElementById("stats-panel"), true);
+    } else if (window.innerWidth < 1400) {
+      setCollapsed(document.getElementById("stats-panel"), true);
+    }
+    map.closePopup();
+    var center = L.latLng(lat, lon);
+    updateSheet();
+    window.tianmuNearby.mount(nearbyPanel, ncfg, {
+      limit: 5,
+      onShow: function (kind, item) {
+        showRecord(kind.slug, item.id);
+      },
+      onData: function (data) {
+        drawNearby(center, data);
+        updateSheet();
+        var bounds = L.latLngBounds([center]);
+        nearbyLayer.eachLayer(function (l) {
+          if (l.getBounds) {
+            bounds.extend(l.getBounds());
+          }
+        });
+        if (bounds.isValid()) {
+          map.fitBounds(bounds, nearbyPadding());
+        }
+      },
+    });
+  }
+
+  function nearbyPadding() {
+    var pad = panelPadding();
+    if (window.innerWidth < NARROW_PX && nearbyPanel && !nearbyPanel.hidden) {
+      return {paddingTopLeft: [16, 70], paddingBottomRight: [16, nearbyPanel.offsetHeight + 16]};
+    }
+    if (nearbyPanel && !nearbyPanel.hidden) {
+      pad.paddingTopLeft[0] += nearbyPanel.offsetWidth + 10;
+    }
+    return pad;
+  }
+
+  function closeNearby() {
+    nearbyPanel.hidden = true;
+    document.getElementById("cmap").classList.remove("nearby-open");
+    nearbyLayer.clearLayers();
+    updateSheet();
+  }
+  var closeBtn = document.getElementById("nearby-close");
+  if (closeBtn) {
+    closeBtn.addEventListener("click", closeNearby);
+  }
+
+  function pointPopup(ll, title) {
+    var box = el("div", {className: "cmap-popup"});
+    if (title) {
+      box.appendChild(el("b", {className: "cmap-popup-title"}, title));
+    }
+    box.appendChild(el("div", {className: "muted"}, (T.point || "") + " " + fmtPoint(ll.lat, ll.lng)));
+    var btn = el("button", {type: "button", className: "btn small cmap-nearby-btn"}, T.nearby_here);
+    btn.addEventListener("click", function () {
+      openNearby(ll.lng, ll.lat, title || "");
+    });
+    box.appendChild(btn);
+    popup.setLatLng(ll).setContent(box).openOn(map);
+  }
+
+  map.on("click", function (e) {
+    pointPopup(e.latlng, "");
+  });
+  window.tianmuMap.openNearby = openNearby;
+  window.tianmuMap.homeLayer = homeLayer;
+  window.tianmuMap.nearbyLayer = nearbyLayer;
 
   // ---- search ----------------------------------------------------------------------------------------------
   var searchForm = document.getElementById("map-search");
   var searchInput = document.getElementById("map-search-input");
   var resultsNode = document.getElementById("map-search-results");
-  var highlight = L.layerGroup().addTo(map);
   var searchSeq = 0;
   var searchTimer = null;
 
   function goTo(hit) {
-    highlight.clearLayers();
     var ll = L.latLng(hit.lat, hit.lon);
-    L.circleMarker(ll, {radius: 14, color: "#c62828", weight: 3, fill: false, interactive: false}).addTo(highlight);
-    var node = popupNode(hit.kind, hit.id, hit.name, [[hit.kind_name, hit.region_name].filter(Boolean).join(" · "),
-      hit.code]);
-    map.once("moveend", function () {
-      popup.setLatLng(ll).setContent(node).openOn(map);
-    });
-    map.flyTo(ll, Math.max(map.getZoom(), FLY_ZOOM), {duration: 0.8});
     if (window.innerWidth < NARROW_PX) {
       setCollapsed(document.getElementById("layer-panel"), true);
     }
+    if (hit.kind === "point" || hit.kind.indexOf("place:") === 0) {
+      // A place: framed (a town or village by its extent), with 周边资源 one tap away.
+      ring(ll);
+      var title = hit.kind === "point" ? "" : hit.name;
+      if (hit.bbox) {
+        map.fitBounds(L.latLngBounds([hit.bbox[1], hit.bbox[0]], [hit.bbox[3], hit.bbox[2]]), panelPadding());
+      } else {
+        map.setView(ll, Math.max(map.getZoom(), FLY_ZOOM - 2));
+      }
+      pointPopup(ll, title);
+      return;
+    }
+    showRecord(hit.kind, hit.id);
   }
 
   function showResults(hits) {
@@ -471,7 +799,6 @@
     if (!q) {
       resultsNode.hidden = true;
       resultsNode.textContent = "";
-      highlight.clearLayers();
       return;
     }
     resultsNode.hidden = false;
@@ -520,19 +847,43 @@
     if (!collapsed && panel.id === "stats-panel") {
       renderCharts();
     }
+    updateSheet();
   }
+
+  // On a phone an open panel is a bottom sheet: the map's controls move up above it.
+  function updateSheet() {
+    var root = document.getElementById("cmap");
+    if (!root) {
+      return;
+    }
+    var sheet = null;
+    if (window.innerWidth < NARROW_PX) {
+      document.querySelectorAll(".cmap-panel").forEach(function (p) {
+        var open = p.id === "nearby-panel" ? !p.hidden : !p.classList.contains("collapsed");
+        if (open) {
+          sheet = p;
+        }
+      });
+    }
+    root.classList.toggle("sheet-open", !!sheet);
+    root.style.setProperty("--sheet-h", sheet ? sheet.offsetHeight + "px" : "0px");
+  }
+  window.addEventListener("resize", updateSheet);
 
   document.querySelectorAll("[data-toggle]").forEach(function (btn) {
     btn.addEventListener("click", function () {
       var panel = document.getElementById(btn.getAttribute("data-toggle"));
       var collapse = !panel.classList.contains("collapsed");
       if (!collapse && window.innerWidth < NARROW_PX) {
-        // On a phone the two panels would cover each other: open one at a time.
+        // On a phone the panels would cover each other: one sheet at a time.
         document.querySelectorAll(".cmap-panel").forEach(function (p) {
-          if (p !== panel) {
+          if (p !== panel && p.id !== "nearby-panel") {
             setCollapsed(p, true);
           }
         });
+        if (nearbyPanel && !nearbyPanel.hidden) {
+          closeNearby();
+        }
       }
       setCollapsed(panel, collapse);
     });
