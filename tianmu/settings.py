@@ -238,6 +238,8 @@ TIANMU_MAX_TEXT_LENGTH = env_int("TIANMU_MAX_TEXT_LENGTH", 4000)
 # API lists: the largest page_size, and the largest page number.
 TIANMU_MAX_PAGE_SIZE = env_int("TIANMU_MAX_PAGE_SIZE", 1000)
 TIANMU_MAX_PAGE = env_int("TIANMU_MAX_PAGE", 1_000_000)
+# How often every open page asks for new alarms (core/attention.py): the delay before a red alarm rings. [U]
+TIANMU_ATTENTION_POLL_SECONDS = env_int("TIANMU_ATTENTION_POLL_SECONDS", 15)
 
 REDIS_URL = os.environ.get("TIANMU_REDIS_URL", "")
 if REDIS_URL:

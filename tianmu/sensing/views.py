@@ -8,6 +8,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Max, Q
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,7 +17,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
+from tianmu.core.attention import last_seen, mark_seen
 from tianmu.core.errors import ScopeError, ServiceError
+from tianmu.core.models import Event
 from tianmu.core.scope import can
 
 from .choices import AlarmKind, AlarmStatus, Level, Rule
@@ -41,10 +45,14 @@ from .queries import (
 )
 from .services.alarms import acknowledge_station_alarms
 
-__all__ = ["latest_page", "alarm_page", "acknowledge_station_view", "sensor_page",
+__all__ = ["latest_page", "alarm_page", "attention", "acknowledge_station_view", "sensor_page",
            "dead_letter_page", "map_layer_config"]
 
 PAGE_SIZE = 50
+SEEN_KEY = "sensing.alarms"  # the alarm list's "new since you last looked" mark (core/attention.py)
+ALERT_TYPES = ("sensing.alarm.opened", "sensing.alarm.escalated")
+MAX_ALERTS = 10
+MAX_EVENTS = 500
 
 
 def _tabs(request, current: str) -> dict:
@@ -162,9 +170,45 @@ def alarm_page(request):
         "stream_url": reverse("core:event_stream"), "here": here, "api_root": reverse("api:api-root"),
         **_tabs(request, "alarms"),
     }
+    mark_seen(request.user, SEEN_KEY)  # the user is looking at the list (a live refresh included)
     if request.GET.get("fragment") == "1":  # the live refresh of a page already shown (with its errors)
         return render(request, "sensing/_alarm_live.html", context)
     return render(request, "sensing/alarms.html", context, status=400 if errors else 200)  # with what is wrong
+
+
+def _alert(alarm) -> dict:
+    """One desktop notification: the level and the place first, what was measured after."""
+    place = alarm.station.name if alarm.station_id else alarm.sensor.name
+    region = alarm.region.name if alarm.region.level != "village" else f"{alarm.region.parent.name} · {alarm.region.name}"
+    value = "" if alarm.value is None else f" {alarm.value:g}{alarm.sensor.unit}"
+    return {"id": alarm.pk, "level": alarm.level,
+            "title": _("%(level)s告警:%(place)s") % {"level": alarm.get_level_display(), "place": place},
+            "body": f"{alarm.get_rule_display()}{value} · {region}",
+            "url": reverse("sensing:alarms") + f"?sensor={alarm.sensor.code}&sort=time"}
+
+
+@login_required
+@require_safe
+def attention(request):
+    """What every page polls (core/attention.js; declared on SensingConfig.attention): the alarms new since the
+    user last opened the alarm list, and the alarms opened or escalated after `after` (an event id) at the
+    `levels` asked for (red always; orange if the user chose it), in the user's region only."""
+    levels = [lv for lv in request.GET.get("levels", "red").split(",") if lv in ("red", "orange")] or ["red"]
+    seen = last_seen(request.user, SEEN_KEY)
+    active = alarms(request.user, AlarmFilter(status="active"))
+    new = active.filter(Q(opened_at__gt=seen) | Q(last_level_change__gt=seen)) if seen else active
+    cursor = Event.objects.aggregate(m=Max("id"))["m"] or 0
+    raw = request.GET.get("after", "")
+    alerts = []
+    if raw.isdigit() and len(raw) < 19:  # not the first call of a page (that one only learns where to start)
+        payloads = Event.objects.filter(id__gt=int(raw), id__lte=cursor, type__in=ALERT_TYPES).order_by(
+            "-id").values_list("payload", flat=True)[:MAX_EVENTS]
+        wanted = list(dict.fromkeys(p.get("alarm") for p in payloads if p.get("level") in levels))
+        if wanted:  # the alarms the user may see, at a level they asked for now
+            found = {a.pk: a for a in alarms(request.user).select_related("region__parent").filter(
+                pk__in=wanted, level__in=levels)}
+            alerts = [_alert(found[pk]) for pk in wanted if pk in found][:MAX_ALERTS]
+    return JsonResponse({"count": new.count(), "cursor": cursor, "alerts": alerts, "levels": levels})
 
 
 def _back(request):
