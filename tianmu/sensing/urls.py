@@ -14,6 +14,7 @@ app_name = "sensing"
 urlpatterns = [
     path("", views.latest_page, name="latest"),
     path("alarms/", views.alarm_page, name="alarms"),
+    path("alarms/export.xlsx", views.alarm_export, name="alarms_export"),
     path("attention/", views.attention, name="attention"),
     path("alarms/<int:pk>/acknowledge/", transition_view, ACK, name="acknowledge"),
     path("alarms/<int:pk>/close/", transition_view, CLOSE, name="close"),

@@ -15,6 +15,11 @@
     });
   }
 
+  document.addEventListener("click", (e) => {
+    const printer = e.target.closest("[data-print]");
+    if (printer) { e.preventDefault(); window.print(); }
+  });
+
   function label(table) {
     const head = table.tHead && table.tHead.rows[0];
     if (!head) return;
