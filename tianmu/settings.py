@@ -40,6 +40,8 @@ TIANMU_ENV = os.environ.get("TIANMU_ENV", "development").strip().lower()
 PRODUCTION = TIANMU_ENV == "production"
 
 DEBUG = env_bool("TIANMU_DEBUG", not PRODUCTION)
+# Django's technical 404/500 pages for developers; otherwise people get the platform's own even with DEBUG on.
+TIANMU_DEBUG_PAGES = env_bool("TIANMU_DEBUG_PAGES", False)
 SECRET_KEY = os.environ.get("TIANMU_SECRET_KEY", "")
 if PRODUCTION:
     if not SECRET_KEY or len(SECRET_KEY) < 32:
@@ -85,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tianmu.core.middleware.ErrorPagesMiddleware",
     "tianmu.core.middleware.RequestLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",

@@ -170,3 +170,31 @@ def test_tables_reflow_into_cards_on_a_phone(browser, live_server_url):
         assert "/r/shelters/" in page.url and page.url.rstrip("/").split("/")[-1].isdigit()
     finally:
         ctx.close()
+
+
+def test_chart_time_axis_is_beijing_time_in_any_browser_time_zone(browser, live_server_url):
+    """A browser set to New York still reads the sensor chart in Beijing time: the axis ends at Beijing's now."""
+    ctx = browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="America/New_York",
+                              base_url=live_server_url)
+    ctx.set_default_timeout(15_000)
+    try:
+        page = ctx.new_page()
+        _sign_in(page, "longgang")
+        sensor = _first_href(page, "/sensing/", "#latest tbody a")
+        page.goto(sensor)
+        page.wait_for_selector('body[data-chart-ready="1"]', state="attached")
+        option = page.evaluate("() => echarts.getInstanceByDom(document.getElementById('sensor-chart')).getOption()")
+        now = page.evaluate("() => Date.now()")
+        assert option["useUTC"] is True
+        axis_end = option["xAxis"][0]["max"]
+        # Drawn as UTC, the axis's end is now + 8 h: the wall-clock time in Beijing, not in New York.
+        assert abs(axis_end - (now + 8 * 3600 * 1000)) < 10 * 60 * 1000, (axis_end, now)
+        label = page.evaluate("""() => {
+          const c = echarts.getInstanceByDom(document.getElementById('sensor-chart'));
+          const d = new Date(c.getOption().xAxis[0].max);
+          return [d.getUTCHours(), new Intl.DateTimeFormat('en-GB', {timeZone: 'Asia/Shanghai', hour: 'numeric',
+                  hourCycle: 'h23'}).format(new Date())];
+        }""")
+        assert int(label[0]) == int(label[1]) % 24
+    finally:
+        ctx.close()

@@ -12,7 +12,11 @@ import re
 
 from django.utils import translation
 
-__all__ = ["person_name", "full_name", "region_name", "region_path"]
+__all__ = ["person_name", "full_name", "region_name", "region_path", "english_region_name", "KIND_SUFFIXES"]
+
+# The kind of a region, from the end of its Chinese name, as English pages say it (longest first).
+KIND_SUFFIXES = (("街道", "Subdistrict"), ("社区", "Community"), ("居委会", "Community"), ("乡", "Township"),
+                 ("镇", "Town"), ("村", "Village"), ("区", "District"), ("县", "County"), ("市", "City"))
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -51,3 +55,28 @@ def region_path(region, language: str | None = None) -> str:
     parent = getattr(region, "parent", None) if getattr(region, "level", "") == "village" else None
     name = region_name(region, language)
     return f"{region_name(parent, language)} · {name}" if parent is not None else name
+
+
+def english_region_name(name: str) -> str:
+    """A region's English name from its Chinese one: the pinyin of its stem, with an apostrophe where a syllable
+    starting with a vowel would run into the one before (临安区 → Lin'an District), and its kind (锦城街道 →
+    Jincheng Subdistrict, 龙岗镇 → Longgang Town, 青溪社区 → Qingxi Community). Editable afterwards
+    (Region.name_en); a name that is not Chinese is kept."""
+    from pypinyin import lazy_pinyin
+
+    name = (name or "").strip()
+    if not _CJK.search(name):
+        return name
+    stem, kind = name, ""
+    for suffix, english in KIND_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            stem, kind = name[: -len(suffix)], english
+            break
+    syllables = [s for s in lazy_pinyin(stem) if s.strip()]
+    word = ""
+    for i, syl in enumerate(syllables):
+        if i and syl[:1] in "aoe" and word[-1:].isalpha():
+            word += "'"
+        word += syl
+    word = word[:1].upper() + word[1:]
+    return f"{word} {kind}".strip()

@@ -26,7 +26,7 @@ from tianmu.core.models import Event
 from tianmu.core.names import region_name
 from tianmu.core.scope import can
 
-from .choices import AlarmKind, AlarmStatus, Level, Rule
+from .choices import AlarmKind, AlarmStatus, Level, Rule, SensorType
 from .models import SensorLatest
 from .queries import (
     LEVEL_ORDER_LATEST,
@@ -63,18 +63,43 @@ def _tabs(request, current: str) -> dict:
     return {"tab": current, "show_dead_letters": can_see_dead_letters(request.user)}
 
 
+LATEST_PAGE_SIZE = 100
+MAX_SEARCH = 100
+
+
 @login_required
 @require_safe
 def latest_page(request):
-    alarming = request.GET.get("alarming") == "1"
+    """实时监测: every visible sensor's latest value, with search (code, name, station), town, sensor type and
+    "alarming only" filters, paged; bad filter values are reported, not applied."""
+    get = request.GET
+    alarming = get.get("alarming") == "1"
+    values = {"q": get.get("q", "").strip()[:MAX_SEARCH], "town": get.get("town", ""),
+              "sensor_type": get.get("sensor_type", ""), "alarming": alarming}
+    errors = []
+    if values["town"] and not (values["town"].isdigit() and len(values["town"]) == 9):
+        errors.append({"field": "town", "message": _("不是有效的选项")})
+        values["town"] = ""
     try:
-        qs = latest_values(request.user, alarming=alarming)
-        if alarming:
-            qs = qs.annotate(rank=LEVEL_ORDER_LATEST).order_by("-rank", "sensor__code")
-        rows = list(qs[:2000])
-    except ServiceError:
-        rows = []
-    return render(request, "sensing/latest.html", {"rows": rows, "alarming": alarming, **_tabs(request, "latest")})
+        qs = latest_values(request.user, alarming=alarming, region=values["town"] or None,
+                           sensor_type=values["sensor_type"] or None)
+    except ServiceError as exc:
+        errors += exc.as_list()
+        values["sensor_type"] = ""
+        qs = latest_values(request.user, alarming=alarming, region=values["town"] or None)
+    if values["q"]:
+        q = values["q"]
+        qs = qs.filter(Q(sensor__code__icontains=q) | Q(sensor__name__icontains=q)
+                       | Q(sensor__station__name__icontains=q) | Q(sensor__station__code__icontains=q))
+    if alarming:
+        qs = qs.annotate(rank=LEVEL_ORDER_LATEST).order_by("-rank", "sensor__code")
+    page = Paginator(qs, LATEST_PAGE_SIZE).get_page(get.get("page"))
+    query = get.copy()
+    query.pop("page", None)
+    return render(request, "sensing/latest.html", {
+        "rows": list(page.object_list), "page": page, "query": query.urlencode(), "f": values, "errors": errors,
+        "alarming": alarming, "towns": list(alarm_towns(request.user)), "sensor_types": list(SensorType.choices),
+        **_tabs(request, "latest")}, status=400 if errors else 200)
 
 
 def _several(get, name: str) -> list[str]:

@@ -6,6 +6,15 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def name_regions_in_english(apps, schema_editor):
+    """Existing regions get their pinyin names (core/names.py), editable afterwards."""
+    from tianmu.core.names import english_region_name
+
+    Region = apps.get_model("core", "Region")
+    for region in Region.objects.filter(name_en="").only("pk", "name").iterator():
+        Region.objects.filter(pk=region.pk).update(name_en=english_region_name(region.name)[:128])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -16,7 +25,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='region',
             name='name_en',
-            field=models.CharField(blank=True, help_text='英文界面显示的名称(拼音加类型,如 Longgang Town);留空则显示中文名称', max_length=128, verbose_name='英文名称'),
+            field=models.CharField(blank=True, help_text='英文界面显示的名称(拼音加类型,如 Longgang Town);留空保存时按拼音生成', max_length=128, verbose_name='英文名称'),
         ),
         migrations.CreateModel(
             name='SeenMark',
@@ -32,4 +41,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('user', 'key'), name='core_seenmark_user_key')],
             },
         ),
+        migrations.RunPython(name_regions_in_english, migrations.RunPython.noop),
     ]
