@@ -198,3 +198,23 @@ def test_chart_time_axis_is_beijing_time_in_any_browser_time_zone(browser, live_
         assert int(label[0]) == int(label[1]) % 24
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390", "1440"])
+def test_english_pages_fit_and_name_places_in_english(browser, live_server_url, viewport):
+    """English labels are longer: the same checks on English pages; places and plural headings in English."""
+    ctx = _context(browser, live_server_url, viewport)
+    try:
+        page = ctx.new_page()
+        _sign_in(page, "longgang")
+        problems = []
+        for path in ["/r/shelters/", "/sensing/alarms/", "/sensing/", "/events/", "/no-such-page/"]:
+            problems += _check(page, path + "?lang=en", viewport, "longgang-en")
+        assert not problems, "\n".join(problems)
+        page.goto("/r/shelters/?lang=en")
+        assert page.locator("h1").inner_text().startswith("Shelters")
+        assert "Longgang Town" in page.locator("#records").inner_text()
+        page.goto("/no-such-page/?lang=en")
+        assert "Page not found" in page.locator("h1").inner_text()
+    finally:
+        ctx.close()

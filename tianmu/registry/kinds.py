@@ -1,6 +1,8 @@
 """Registration of the base-data registries: each declaration gives the kind its pages, API, import/export,
 history, scope checks, map layer and tests."""
 
+from django.utils.translation import pgettext_lazy
+
 from tianmu.core.registry.kinds import RecordKind, register
 
 from .models import Equipment, Expert, HazardSource, ProtectedSite, RescueTeam, Shelter, Warehouse
@@ -11,6 +13,7 @@ __all__ = ["HazardSourceKind", "ProtectedSiteKind", "RescueTeamKind", "ExpertKin
 
 @register
 class HazardSourceKind(RecordKind):
+    plural = pgettext_lazy("plural", "危险源")
     model = HazardSource
     slug = "hazards"
     type_field = "hazard_type"
@@ -24,6 +27,7 @@ class HazardSourceKind(RecordKind):
 
 @register
 class ProtectedSiteKind(RecordKind):
+    plural = pgettext_lazy("plural", "防护目标")
     model = ProtectedSite
     slug = "sites"
     type_field = "site_type"
@@ -36,6 +40,7 @@ class ProtectedSiteKind(RecordKind):
 
 @register
 class RescueTeamKind(RecordKind):
+    plural = pgettext_lazy("plural", "救援队伍")
     model = RescueTeam
     slug = "teams"
     type_field = "team_type"
@@ -50,6 +55,7 @@ class RescueTeamKind(RecordKind):
 
 @register
 class ExpertKind(RecordKind):
+    plural = pgettext_lazy("plural", "应急专家")
     model = Expert
     slug = "experts"
     type_field = "field"
@@ -63,6 +69,7 @@ class ExpertKind(RecordKind):
 
 @register
 class WarehouseKind(RecordKind):
+    plural = pgettext_lazy("plural", "物资仓库")
     model = Warehouse
     slug = "warehouses"
     type_field = "tier"
@@ -76,6 +83,7 @@ class WarehouseKind(RecordKind):
 
 @register
 class ShelterKind(RecordKind):
+    plural = pgettext_lazy("plural", "避灾安置场所")
     model = Shelter
     slug = "shelters"
     type_field = "level"
@@ -89,6 +97,7 @@ class ShelterKind(RecordKind):
 
 @register
 class EquipmentKind(RecordKind):
+    plural = pgettext_lazy("plural", "应急装备")
     model = Equipment
     slug = "equipment"
     type_field = "equipment_type"
