@@ -34,8 +34,9 @@ in that order, so a handler may name a type any app declares. The worker that ru
 
 How an event reads in the activity feed (动态, core/feed.py) is optional: `declare(..., describe=func)` or
 `@describes("sensing.alarm.")` (a name, or a prefix ending in ".") registers `func(event) -> Sentence` (text in the
-reader's language, a link to the subject, a warning level). Types without one read from their description, the
-actor, the region and the payload's name (record kinds have their own sentences).
+reader's language, a link to the subject, a warning level); `func.many(events)`, optional, describes a page of
+them at once (one query for all, core/feed.py `sentences`). Types without one read from their description,
+the actor, the region and the payload's name (record kinds have their own sentences).
 """
 
 from __future__ import annotations

@@ -70,26 +70,40 @@ def _label(choices, value) -> str:
     return str(dict(choices.choices).get(value, value or ""))
 
 
+def _alarm_places(payloads) -> dict[int, tuple[str, str]]:
+    """alarm id → (station or sensor name, unit), for many alarm events in one query."""
+    from .models import Alarm
+
+    ids = {p.get("alarm") for p in payloads if isinstance(p.get("alarm"), int)}
+    rows = Alarm.objects.filter(pk__in=ids).values_list("pk", "station__name", "sensor__name", "sensor__unit")
+    return {pk: (station or sensor or "", unit or "") for pk, station, sensor, unit in rows}
+
+
+def describe_alarms(events):
+    """Many alarm events at once (the feed's batch hook): one query for their stations' names."""
+    places = _alarm_places([e.payload or {} for e in events])
+    return [_alarm_sentence(e, places) for e in events]
+
+
 @describes("sensing.alarm.")
 def describe_alarm(event):
     """"昌化溪青溪社区水位站 红色告警:水位超警 221.9 m(阈值 221.9)", with a link to the sensor's alarms."""
+    return _alarm_sentence(event, _alarm_places([event.payload or {}]))
+
+
+describe_alarm.many = describe_alarms
+
+
+def _alarm_sentence(event, places):
     from django.urls import reverse
     from django.utils.translation import gettext
 
     from tianmu.core.feed import actor_name
 
     from .choices import Level, Rule
-    from .models import Alarm, Sensor
 
     p = event.payload or {}
-    station = None
-    alarm = Alarm.objects.select_related("station", "sensor").filter(pk=p.get("alarm")).first()
-    if alarm is not None:
-        station = alarm.station.name if alarm.station_id else alarm.sensor.name
-        unit = alarm.sensor.unit
-    else:
-        sensor = Sensor.objects.filter(code=p.get("sensor", "")).first()
-        station, unit = (sensor.name if sensor else p.get("sensor", "")), (sensor.unit if sensor else "")
+    station, unit = places.get(p.get("alarm"), (p.get("sensor", ""), ""))
     params = {"place": station, "level": _label(Level, p.get("level")), "rule": _label(Rule, p.get("rule")),
               "from": _label(Level, p.get("from_level")), "actor": actor_name(event), "unit": unit,
               "value": "" if p.get("value") is None else f"{p['value']:g}",
