@@ -40,6 +40,8 @@ TIANMU_ENV = os.environ.get("TIANMU_ENV", "development").strip().lower()
 PRODUCTION = TIANMU_ENV == "production"
 
 DEBUG = env_bool("TIANMU_DEBUG", not PRODUCTION)
+# Django's technical 404/500 pages for developers; otherwise people get the platform's own even with DEBUG on.
+TIANMU_DEBUG_PAGES = env_bool("TIANMU_DEBUG_PAGES", False)
 SECRET_KEY = os.environ.get("TIANMU_SECRET_KEY", "")
 if PRODUCTION:
     if not SECRET_KEY or len(SECRET_KEY) < 32:
@@ -85,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tianmu.core.middleware.ErrorPagesMiddleware",
     "tianmu.core.middleware.RequestLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -238,6 +241,8 @@ TIANMU_MAX_TEXT_LENGTH = env_int("TIANMU_MAX_TEXT_LENGTH", 4000)
 # API lists: the largest page_size, and the largest page number.
 TIANMU_MAX_PAGE_SIZE = env_int("TIANMU_MAX_PAGE_SIZE", 1000)
 TIANMU_MAX_PAGE = env_int("TIANMU_MAX_PAGE", 1_000_000)
+# How often every open page asks for new alarms (core/attention.py): the delay before a red alarm rings. [U]
+TIANMU_ATTENTION_POLL_SECONDS = env_int("TIANMU_ATTENTION_POLL_SECONDS", 15)
 
 REDIS_URL = os.environ.get("TIANMU_REDIS_URL", "")
 if REDIS_URL:

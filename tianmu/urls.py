@@ -23,3 +23,8 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url="/static/core/favicon.svg", permanent=True)),
     *(path(prefix, include(module)) for prefix, module in url_includes()),
 ]
+
+# The platform's own error pages (also with DEBUG on: core.middleware.ErrorPagesMiddleware).
+handler403 = "tianmu.core.middleware.permission_denied"
+handler404 = "tianmu.core.middleware.page_not_found"
+handler500 = "tianmu.core.middleware.server_error"

@@ -234,7 +234,9 @@ def test_town_staff_excel_import_rejects_bad_row_then_imports(login):
                 for tr in report.locator("table tr:has(td)").all()]
     assert problems, report.inner_text()
     assert all(p[0] == "3" for p in problems), problems  # only the bad row (row 3 as Excel numbers it)
-    assert any(p[1] == "C" and "填反" in p[3] for p in problems), problems
+    # Columns: row, the row's code and name (to find it in the sheet), column, field, problem.
+    assert any(p[1] == "E2E-JC-EXP-002" and p[2] == "经纬度填反的专家" and p[3] == "C" and "填反" in p[5]
+               for p in problems), problems
     assert page.locator("#confirm-import").count() == 0
     shot(page, "import-rejected")
     assert api(page, "/api/v1/experts/?page_size=1")["count"] == before
@@ -242,6 +244,8 @@ def test_town_staff_excel_import_rejects_bad_row_then_imports(login):
 
     report = _upload(page, "good.xlsx", _xlsx([good]))
     assert "检查通过" in report.locator("h2").inner_text(), report.inner_text()
+    counts = {k: report.locator(f'[data-count="{k}"]').inner_text() for k in ("created", "updated", "unchanged")}
+    assert counts == {"created": "1", "updated": "0", "unchanged": "0"}, counts
     assert api(page, "/api/v1/experts/?page_size=1")["count"] == before, "the dry run must not write"
     with page.expect_navigation():
         page.locator("#confirm-import").click()

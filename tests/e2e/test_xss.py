@@ -94,7 +94,7 @@ def test_hostile_names_are_shown_as_text_everywhere(login):
         shot(page, f"xss-{slug}-detail")
 
     # Monitoring pages: latest values, alarms one by one and per station, the sensor's chart.
-    for path, scope in (("/sensing/?alarming=1", "body"), ("/sensing/alarms/?sensor=XSS-RG-1", "#alarms"),
+    for path, scope in (("/sensing/?alarming=1&q=XSS-RG", "body"), ("/sensing/alarms/?sensor=XSS-RG-1", "#alarms"),
                         ("/sensing/alarms/?view=station&station=XSS-ST-1", "#alarm-stations")):
         page.goto(path)
         assert_text_only(page, path, scope=scope)

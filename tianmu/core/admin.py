@@ -109,13 +109,18 @@ class UserCreationForm(AdminUserCreationForm):
 
 @admin.register(User)
 class TianmuUserAdmin(UserAdmin):
-    list_display = ("username", "last_name", "first_name", "role", "region", "is_active", "is_staff")
+    list_display = ("username", "name", "role", "region", "is_active", "is_staff")
     list_filter = ("role", "is_active", "is_staff")
+    search_fields = ("username", "last_name", "first_name", "phone")
     fieldsets = UserAdmin.fieldsets + ((_("角色与区域"), {"fields": ("role", "region", "phone", "title")}),)
     add_form = UserCreationForm
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1",
                                                                "password2", "role", "region")}),)
     autocomplete_fields = ("region",)
+
+    @admin.display(description=_("姓名"), ordering="last_name")
+    def name(self, obj):
+        return obj.get_full_name()  # family name first (core/names.py)
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(users_in_reach_q(request.user))

@@ -27,7 +27,12 @@ def _menu(request) -> list[dict]:
 
 
 def platform(request):
+    from .attention import sources_for
+
+    user = getattr(request, "user", None)
     return {
+        "attention_sources": sources_for(user) if user is not None else [],
+        "attention_poll": getattr(settings, "TIANMU_ATTENTION_POLL_SECONDS", 15),
         "menu": _menu(request) if getattr(getattr(request, "user", None), "is_authenticated", False) else [],
         "tile_url": settings.TILE_URL,
         "tile_attribution": settings.TILE_ATTRIBUTION,

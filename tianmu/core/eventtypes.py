@@ -31,6 +31,12 @@ Handlers live in the app's `handlers.py`:
 Core imports every project app's `kinds`, `events` and `handlers` modules at start-up (CoreConfig.ready),
 in that order, so a handler may name a type any app declares. The worker that runs handlers is
 `tianmu handle_events` (core/consumers.py).
+
+How an event reads in the activity feed (动态, core/feed.py) is optional: `declare(..., describe=func)` or
+`@describes("sensing.alarm.")` (a name, or a prefix ending in ".") registers `func(event) -> Sentence` (text in the
+reader's language, a link to the subject, a warning level); `func.many(events)`, optional, describes a page of
+them at once (one query for all, core/feed.py `sentences`). Types without one read from their description,
+the actor, the region and the payload's name (record kinds have their own sentences).
 """
 
 from __future__ import annotations
@@ -46,7 +52,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 __all__ = ["EventType", "EventTypeError", "UndeclaredEventType", "PayloadMismatch", "PayloadField", "Handler",
            "declare", "undeclare", "event_type", "event_types", "is_declared", "handles", "register_handler",
-           "unregister_handler", "handlers", "handler", "handlers_of", "autodiscover", "catalogue", "NAME_PATTERN"]
+           "unregister_handler", "handlers", "handler", "handlers_of", "autodiscover", "catalogue", "NAME_PATTERN",
+           "Sentence", "describes", "describer"]
 
 NAME_PATTERN = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
 MAX_NAME = 64  # core.Event.type
@@ -54,6 +61,40 @@ MAX_CONSUMER = 64  # core.EventCursor.consumer
 
 _TYPES: dict[str, EventType] = {}
 _HANDLERS: dict[str, Handler] = {}
+_DESCRIBERS: dict[str, Callable] = {}  # type name, or a prefix ending in "."
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One event as a person reads it in the feed: plain text (never HTML), a link to its subject, and the warning
+    level it carries ("red", "orange", "yellow", "blue" or "")."""
+
+    text: str
+    url: str = ""
+    level: str = ""
+
+
+def describes(*names: str):
+    """Register how events of these types (or prefixes ending in ".") read in the activity feed."""
+
+    def register(func):
+        for name in names:
+            _DESCRIBERS[name] = func
+        return func
+
+    return register
+
+
+def describer(name: str) -> Callable | None:
+    """The describe hook of a type: its own, else the longest registered prefix, else None."""
+    if name in _DESCRIBERS:
+        return _DESCRIBERS[name]
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        func = _DESCRIBERS.get(".".join(parts[:i]) + ".")
+        if func is not None:
+            return func
+    return None
 
 
 class EventTypeError(Exception):
@@ -138,8 +179,10 @@ def _caller_module(depth: int = 2) -> str:
         return ""
 
 
-def declare(name: str, payload, description, *, emitted_by: str = "", declared_in: str | None = None) -> EventType:
-    """Declare an event type. `name` is `{app_label}.{object}.{verb}` (lower case, the app installed)."""
+def declare(name: str, payload, description, *, emitted_by: str = "", declared_in: str | None = None,
+            describe: Callable | None = None) -> EventType:
+    """Declare an event type. `name` is `{app_label}.{object}.{verb}` (lower case, the app installed);
+    `describe(event) -> Sentence`, optional, is how it reads in the activity feed."""
     from django.apps import apps
 
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > MAX_NAME:
@@ -159,12 +202,15 @@ def declare(name: str, payload, description, *, emitted_by: str = "", declared_i
     declared = EventType(name=name, schema=_schema(name, payload), description=description, emitted_by=emitted_by,
                          declared_in=module)
     _TYPES[name] = declared
+    if describe is not None:
+        _DESCRIBERS[name] = describe
     return declared
 
 
 def undeclare(name: str) -> None:
     """Forget a declaration (tests that declare their own types clean up with this)."""
     _TYPES.pop(name, None)
+    _DESCRIBERS.pop(name, None)
 
 
 def is_declared(name: str) -> bool:

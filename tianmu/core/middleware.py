@@ -245,3 +245,54 @@ class RequestLimitsMiddleware:
             if header in response:
                 out[header] = response[header]
         return out
+
+
+# ---- error pages ------------------------------------------------------------------------------------------------
+
+class ErrorPagesMiddleware:
+    """People get the platform's own 404 / 403 / 500 pages (templates/404.html, 403.html, 500.html) even when
+    DEBUG is on, as in the demo: Django's technical pages list every URL pattern and, for a 500, the code and
+    settings. A developer who wants them sets TIANMU_DEBUG_PAGES=1. The API keeps its JSON errors."""
+
+    STATUSES = (403, 404, 500)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code in self.STATUSES and settings.DEBUG and not settings.TIANMU_DEBUG_PAGES
+                and not is_api(request) and not getattr(response, "tianmu_error_page", False)
+                and response.get("Content-Type", "").startswith("text/html")
+                and not getattr(response, "streaming", False)):
+            return error_page(request, response.status_code)
+        return response
+
+
+def error_page(request, status: int, exception=None):
+    """The page for a status (also Django's handler404 / handler403 / handler500 when DEBUG is off)."""
+    from django.http import HttpResponse
+    from django.template import loader
+
+    try:
+        if status == 500:  # no database, no user, no context processors: it must render whatever broke
+            body = loader.get_template("500.html").render({"request_path": request.path})
+        else:
+            body = loader.render_to_string(f"{status}.html", {"request_path": request.path}, request=request)
+    except Exception:  # noqa: BLE001 - the error page itself must never fail
+        body = f"<!DOCTYPE html><title>天目</title><h1>{status}</h1>"
+    response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+    response.tianmu_error_page = True
+    return response
+
+
+def page_not_found(request, exception=None):
+    return error_page(request, 404)
+
+
+def permission_denied(request, exception=None):
+    return error_page(request, 403)
+
+
+def server_error(request):
+    return error_page(request, 500)

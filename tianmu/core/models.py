@@ -14,7 +14,7 @@ from simple_history.models import HistoricalRecords
 
 from .choices import RegionLevel, Role
 
-__all__ = ["Region", "User", "ApiToken", "Event", "EventCursor", "DeadLetter", "RegionalModel", "PlacedModel"]
+__all__ = ["Region", "User", "ApiToken", "Event", "EventCursor", "SeenMark", "DeadLetter", "RegionalModel", "PlacedModel"]
 
 
 class RegionLightManager(models.Manager):
@@ -34,6 +34,8 @@ class Region(models.Model):
 
     code = models.CharField(_("区划代码"), max_length=12, unique=True)
     name = models.CharField(_("名称"), max_length=64)
+    name_en = models.CharField(_("英文名称"), max_length=128, blank=True,
+                               help_text=_("英文界面显示的名称(拼音加类型,如 Longgang Town);留空保存时按拼音生成"))
     level = models.CharField(_("层级"), max_length=16, choices=RegionLevel.choices, db_index=True)
     kind = models.CharField(_("类型"), max_length=16, blank=True, help_text=_("镇/街道/村/社区"))
     parent = models.ForeignKey("self", verbose_name=_("上级"), null=True, blank=True, on_delete=models.PROTECT,
@@ -60,6 +62,13 @@ class Region(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.name_en and self.name:
+            from .names import english_region_name
+
+            self.name_en = english_region_name(self.name)[:128]
+        super().save(*args, **kwargs)
 
     @property
     def town(self) -> Region | None:
@@ -90,9 +99,15 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.get_full_name() or self.username
 
+    def get_full_name(self) -> str:
+        """Family name first for Chinese names (陈立明), "given family" for Latin ones (core/names.py)."""
+        from .names import full_name
+
+        return full_name(self.first_name, self.last_name)
+
     @property
     def display_name(self) -> str:
-        return (self.last_name + self.first_name) or self.username
+        return self.get_full_name() or self.username
 
     @property
     def can_write(self) -> bool:
@@ -186,6 +201,23 @@ class EventCursor(models.Model):
     class Meta:
         verbose_name = _("事件消费游标")
         verbose_name_plural = _("事件消费游标")
+
+
+class SeenMark(models.Model):
+    """When a person last looked at something that counts what is new (the alarm list: "new since you last
+    looked"), one row per user and key. Written by `core.attention.mark_seen`, never by a form."""
+
+    user = models.ForeignKey(User, verbose_name=_("用户"), on_delete=models.CASCADE, related_name="seen_marks")
+    key = models.CharField(_("对象"), max_length=64)
+    seen_at = models.DateTimeField(_("最后查看时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("查看记录")
+        verbose_name_plural = _("查看记录")
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="core_seenmark_user_key")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.key}"
 
 
 class DeadLetter(models.Model):

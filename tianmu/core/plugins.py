@@ -30,7 +30,8 @@ from importlib import import_module
 from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
 
-__all__ = ["TianmuApp", "MenuItem", "MapLayer", "RecordPanel", "record_panels", "DemoStep", "platform_apps", "resolve", "api_routers",
+__all__ = ["TianmuApp", "MenuItem", "MapLayer", "RecordPanel", "record_panels", "Attention", "DemoStep", "platform_apps",
+           "resolve", "api_routers",
            "url_includes", "menu_for", "map_layers", "demo_steps", "workers", "setting", "MatrixObjects", "WriteCase",
            "matrix_providers"]
 
@@ -91,6 +92,21 @@ class RecordPanel:
 
 
 @dataclass(frozen=True)
+class Attention:
+    """Something that asks for attention on every page (core/attention.py): `url` names the JSON view polled
+    for the counter and the alerts, `page` the page where the user looks at them (opening it resets the
+    counter), `levels` the levels that always ring, `optional_levels` those a user may add (a preference)."""
+
+    key: str
+    url: str
+    page: str
+    label: str
+    levels: tuple[str, ...] = ()
+    optional_levels: tuple[str, ...] = ()
+    optional_label: str = ""  # the preference's checkbox, e.g. "橙色告警也提醒"
+
+
+@dataclass(frozen=True)
 class DemoStep:
     """One step of `tianmu demo`: `run` is a dotted path to a function (context) → dict of counts or None.
     Steps run in dependency order (`after` names other steps); `phase` "build" steps run inside the one
@@ -116,6 +132,7 @@ class TianmuApp(AppConfig):
     workers: dict[str, list[str]] = {}  # name → `tianmu` command and arguments, supervised by `tianmu run`
     demo_workers: dict[str, list[str]] = {}  # the same, run only by `tianmu demo` (they invent data)
     settings: dict = {}  # defaults of the app's settings (read with core.plugins.setting)
+    attention: list[Attention] = []  # counters and alerts on every page (core/attention.py)
     # Rows of the permission table (core/scope.py): action → {role: Grant}.
     permissions: dict = {}
     # "module:function" (records, world) → MatrixObjects, for the authorisation matrix test.

@@ -37,19 +37,72 @@ def event_json(event: Event) -> dict:
     }
 
 
+def _feed_filters(request) -> tuple[dict, list[dict]]:
+    """The feed's filters from the query string: app, region (within the reader's region), levels."""
+    from django.utils.translation import gettext
+
+    from .feed import LEVELS, app_choices
+    from .scope import region_prefix
+
+    get, errors = request.GET, []
+    values = {"app": get.get("app", ""), "region": get.get("region", ""),
+              "levels": [v for raw in get.getlist("level") for v in raw.split(",") if v]}
+    if values["app"] and values["app"] not in dict(app_choices()):
+        errors.append({"field": "app", "message": gettext("不是有效的选项")})
+        values["app"] = ""
+    prefix = region_prefix(request.user) or ""
+    if values["region"] and not (values["region"].isdigit() and len(values["region"]) in (6, 9, 12)
+                                 and (values["region"].startswith(prefix) or prefix.startswith(values["region"]))):
+        errors.append({"field": "region", "message": gettext("不是有效的选项")})
+        values["region"] = ""
+    if any(v not in LEVELS for v in values["levels"]):
+        errors.append({"field": "level", "message": gettext("不是有效的选项")})
+        values["levels"] = [v for v in values["levels"] if v in LEVELS]
+    for name in ("before", "after"):
+        raw = get.get(name, "")
+        values[name] = int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return values, errors
+
+
+def _feed_regions(user):
+    """The regions a reader may narrow the feed to: the towns (district readers) or their town's villages."""
+    from .models import Region
+    from .scope import region_prefix
+
+    prefix = region_prefix(user)
+    if prefix is None or len(prefix) >= 12:
+        return []
+    qs = Region.light.filter(code__startswith=prefix) if prefix else Region.light.all()
+    level = "village" if len(prefix) == 9 else "town"
+    return list(qs.filter(level=level).order_by("code"))
+
+
 @login_required
 @require_safe
 def event_list(request):
-    from .scope import scope_q
+    """动态: the events the reader may see, one sentence each (core/feed.py), newest first, with filters; live
+    (events.js asks for the rows after the newest shown whenever the stream says something happened)."""
+    from django.db.models import Max
 
-    qs = Event.objects.select_related("actor").order_by("-id")
-    scope = scope_q(request.user, "region_code")
-    if scope:
-        from django.db.models import Q
+    from .feed import LEVELS, MAX_ROWS, app_choices, feed_events, feed_rows
 
-        qs = qs.filter(scope | Q(region_code=""))
-    events = [event_json(e) for e in qs[:100]]
-    return render(request, "core/events.html", {"events": events, "last_id": events[0]["id"] if events else 0})
+    values, errors = _feed_filters(request)
+    events = list(feed_events(request.user, app=values["app"], region=values["region"], levels=values["levels"],
+                              before=values["before"], after=values["after"]))
+    query = request.GET.copy()
+    for name in ("before", "after", "fragment"):
+        query.pop(name, None)
+    context = {
+        "rows": feed_rows(events), "f": values, "errors": errors, "query": query.urlencode(),
+        "show_codes": request.user.is_staff,
+        "older": events[-1].id if len(events) == MAX_ROWS else None,
+        "last_id": Event.objects.aggregate(m=Max("id"))["m"] or 0,
+        "apps": app_choices(), "regions": _feed_regions(request.user),
+        "levels": [(lv, label) for lv, label in zip(LEVELS, (_("红色"), _("橙色"), _("黄色"), _("蓝色")), strict=True)],
+    }
+    if request.GET.get("fragment") == "1":
+        return render(request, "core/_event_rows.html", context)
+    return render(request, "core/events.html", context, status=400 if errors else 200)
 
 
 @login_required

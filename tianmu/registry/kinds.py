@@ -3,6 +3,7 @@ history, scope checks, map layer and tests."""
 
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from tianmu.core.registry.kinds import RecordKind, register
 
@@ -15,6 +16,7 @@ __all__ = ["HazardSourceKind", "ProtectedSiteKind", "RescueTeamKind", "ExpertKin
 
 @register
 class HazardSourceKind(RecordKind):
+    plural = pgettext_lazy("plural", "危险源")
     model = HazardSource
     slug = "hazards"
     type_field = "hazard_type"
@@ -28,6 +30,7 @@ class HazardSourceKind(RecordKind):
 
 @register
 class ProtectedSiteKind(RecordKind):
+    plural = pgettext_lazy("plural", "防护目标")
     model = ProtectedSite
     slug = "sites"
     type_field = "site_type"
@@ -40,6 +43,7 @@ class ProtectedSiteKind(RecordKind):
 
 @register
 class RescueTeamKind(RecordKind):
+    plural = pgettext_lazy("plural", "救援队伍")
     model = RescueTeam
     slug = "teams"
     serves_below = True
@@ -55,6 +59,7 @@ class RescueTeamKind(RecordKind):
 
 @register
 class ExpertKind(RecordKind):
+    plural = pgettext_lazy("plural", "应急专家")
     model = Expert
     slug = "experts"
     serves_below = True
@@ -69,6 +74,7 @@ class ExpertKind(RecordKind):
 
 @register
 class WarehouseKind(RecordKind):
+    plural = pgettext_lazy("plural", "物资仓库")
     model = Warehouse
     slug = "warehouses"
     serves_below = True
@@ -83,6 +89,7 @@ class WarehouseKind(RecordKind):
 
 @register
 class ShelterKind(RecordKind):
+    plural = pgettext_lazy("plural", "避灾安置场所")
     model = Shelter
     slug = "shelters"
     serves_below = True
@@ -104,6 +111,7 @@ class ShelterKind(RecordKind):
 
 @register
 class EquipmentKind(RecordKind):
+    plural = pgettext_lazy("plural", "应急装备")
     model = Equipment
     slug = "equipment"
     serves_below = True

@@ -15,6 +15,11 @@ class SensingConfig(plugins.TianmuApp):
     api = [("/sensing", "tianmu.sensing.api:router"), ("/map", "tianmu.sensing.api:map_router")]
     urls = [("sensing/", "tianmu.sensing.urls")]
     menu = [plugins.MenuItem(_("监测预警"), "sensing:alarms", order=40, key="sensing")]
+    # Every page: a counter of alarms new since the user last opened the alarm list; red alarms ring and raise a
+    # desktop notification, orange ones too if the user asks (core/attention.py, sensing.views.attention).
+    attention = [plugins.Attention("sensing.alarms", "sensing:attention", "sensing:alarms", _("新告警"),
+                                   levels=("red",), optional_levels=("orange",),
+                                   optional_label=_("橙色告警也提醒"))]
     map_layers = [plugins.MapLayer("sensing", panel="sensing/map_panel.html", scripts=("sensing/map.js",),
                                    styles=("sensing/map.css",), config="tianmu.sensing.views:map_layer_config",
                                    order=10),

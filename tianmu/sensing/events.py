@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel, Field
 
-from tianmu.core.eventtypes import declare
+from tianmu.core.eventtypes import Sentence, declare, describes
 
 
 class AlarmPayload(BaseModel):
@@ -70,3 +70,93 @@ declare("sensing.readings.imported", ReadingsImported, _("从 CSV 导入了历�
         emitted_by="sensing.services.import_readings_csv")
 declare("sensing.threshold.changed", ThresholdChanged, _("阈值被新建或修改(类型默认值或站点专用值)"),
         emitted_by="sensing.services.set_threshold")
+
+
+# ---- how these events read in the activity feed (core/feed.py) -------------------------------------------------
+
+def _label(choices, value) -> str:
+    return str(dict(choices.choices).get(value, value or ""))
+
+
+def _alarm_places(payloads) -> dict[int, tuple[str, str]]:
+    """alarm id → (station or sensor name, unit), for many alarm events in one query."""
+    from .models import Alarm
+
+    ids = {p.get("alarm") for p in payloads if isinstance(p.get("alarm"), int)}
+    rows = Alarm.objects.filter(pk__in=ids).values_list("pk", "station__name", "sensor__name", "sensor__unit")
+    return {pk: (station or sensor or "", unit or "") for pk, station, sensor, unit in rows}
+
+
+def describe_alarms(events):
+    """Many alarm events at once (the feed's batch hook): one query for their stations' names."""
+    places = _alarm_places([e.payload or {} for e in events])
+    return [_alarm_sentence(e, places) for e in events]
+
+
+@describes("sensing.alarm.")
+def describe_alarm(event):
+    """"昌化溪青溪社区水位站 红色告警:水位超警 221.9 m(阈值 221.9)", with a link to the sensor's alarms."""
+    return _alarm_sentence(event, _alarm_places([event.payload or {}]))
+
+
+describe_alarm.many = describe_alarms
+
+
+def _alarm_sentence(event, places):
+    from django.urls import reverse
+    from django.utils.translation import gettext
+
+    from tianmu.core.feed import actor_name
+
+    from .choices import Level, Rule
+
+    p = event.payload or {}
+    station, unit = places.get(p.get("alarm"), (p.get("sensor", ""), ""))
+    params = {"place": station, "level": _label(Level, p.get("level")), "rule": _label(Rule, p.get("rule")),
+              "from": _label(Level, p.get("from_level")), "actor": actor_name(event), "unit": unit,
+              "value": "" if p.get("value") is None else f"{p['value']:g}",
+              "threshold": "" if p.get("threshold") is None else f"{p['threshold']:g}", "note": p.get("note", "")}
+    verb = event.type.rsplit(".", 1)[1]
+    if verb == "opened":
+        text = gettext("%(place)s %(level)s告警:%(rule)s %(value)s %(unit)s(阈值 %(threshold)s)") % params
+    elif verb == "escalated":
+        text = gettext("%(place)s 告警由%(from)s升级为%(level)s:%(rule)s %(value)s %(unit)s") % params
+    elif verb == "deescalated":
+        text = gettext("%(place)s 告警由%(from)s降为%(level)s:%(rule)s") % params
+    elif verb == "cleared":
+        text = gettext("%(place)s %(rule)s 告警条件已解除,待人员关闭") % params
+    elif verb == "acknowledged":
+        text = gettext("%(actor)s 确认了 %(place)s 的%(level)s告警(%(rule)s)") % params
+    elif verb == "closed":
+        text = gettext("%(actor)s 关闭了 %(place)s 的%(level)s告警(%(rule)s)") % params
+    else:
+        return None
+    if verb in ("acknowledged", "closed") and params["note"]:
+        text += gettext(":%(note)s") % params
+    url = reverse("sensing:alarms") + f"?sensor={p.get('sensor', '')}&status=all&sort=time"
+    return Sentence(text, url, p.get("level", "") if p.get("level") in ("red", "orange", "yellow", "blue") else "")
+
+
+@describes("sensing.readings.imported")
+def describe_import(event):
+    from django.utils.translation import gettext
+
+    from tianmu.core.feed import actor_name
+
+    p = event.payload or {}
+    return Sentence(gettext("%(actor)s 从 CSV 导入了历史读数:%(stored)d 条入库,%(skipped)d 条已有") % {
+        "actor": actor_name(event), "stored": p.get("stored", 0), "skipped": p.get("skipped", 0)})
+
+
+@describes("sensing.threshold.changed")
+def describe_threshold(event):
+    from django.utils.translation import gettext
+
+    from tianmu.core.feed import actor_name
+
+    from .choices import Rule
+
+    p = event.payload or {}
+    where = p.get("station") or gettext("类型默认值")
+    return Sentence(gettext("%(actor)s 修改了%(rule)s阈值(%(where)s)") % {
+        "actor": actor_name(event), "rule": _label(Rule, p.get("rule")), "where": where})

@@ -1,6 +1,8 @@
 """Registration of stations and sensors as record kinds: pages, API, Excel import/export, history, scope
 checks and the shared test battery come from these declarations."""
 
+from django.utils.translation import pgettext_lazy
+
 from tianmu.core.registry.kinds import RecordKind, register
 
 from .models import Sensor, Station
@@ -10,6 +12,7 @@ __all__ = ["StationKind", "SensorKind"]
 
 @register
 class StationKind(RecordKind):
+    plural = pgettext_lazy("plural", "监测站")
     model = Station
     slug = "stations"
     type_field = "station_type"
@@ -24,6 +27,7 @@ class StationKind(RecordKind):
 
 @register
 class SensorKind(RecordKind):
+    plural = pgettext_lazy("plural", "传感器")
     model = Sensor
     slug = "sensors"
     type_field = "sensor_type"

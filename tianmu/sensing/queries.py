@@ -3,8 +3,10 @@ and thresholds. Every read is limited to the actor's region through tianmu.core.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import reduce
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -52,6 +54,17 @@ def _choice(name: str, value: str | None, choices) -> str | None:
     if value not in {c.value for c in choices}:
         raise ServiceError({name: [_("不是有效的选项")]})
     return value
+
+
+def _several(name: str, value, choices=None) -> list[str]:
+    """A filter that takes several values: a list, or one string with commas ("red,orange"); each checked."""
+    if value in (None, ""):
+        return []
+    values = [str(v).strip() for v in (value if isinstance(value, list | tuple) else str(value).split(","))]
+    values = list(dict.fromkeys(v for v in values if v))
+    for v in values if choices is not None else ():
+        _choice(name, v, choices)
+    return values
 
 
 def parse_time(name: str, value: str | None) -> datetime | None:
@@ -152,10 +165,10 @@ def day_start(day) -> datetime:
 @dataclass
 class AlarmFilter:
     status: str | None = None  # open | acknowledged | closed | active (open or acknowledged)
-    level: str | None = None
+    level: str | tuple[str, ...] | None = None  # one level, several (tuple), or "red,orange"
     kind: str | None = None
     rule: str | None = None
-    region: str | None = None
+    region: str | tuple[str, ...] | None = None  # a region code (its subtree), several, or comma-separated
     station: str | None = None
     sensor: str | None = None
     since: datetime | None = None
@@ -169,14 +182,16 @@ def alarms(actor, flt: AlarmFilter | None = None) -> QuerySet:
         qs = qs.filter(status__in=ACTIVE_STATUSES)
     elif _choice("status", flt.status, AlarmStatus):
         qs = qs.filter(status=flt.status)
-    if _choice("level", flt.level, Level):
-        qs = qs.filter(level=flt.level)
+    levels = _several("level", flt.level, Level)
+    if levels:
+        qs = qs.filter(level__in=levels)
     if _choice("kind", flt.kind, AlarmKind):
         qs = qs.filter(kind=flt.kind)
     if _choice("rule", flt.rule, Rule):
         qs = qs.filter(rule=flt.rule)
-    if flt.region:
-        qs = qs.filter(region__code__startswith=flt.region)
+    regions = _several("region", flt.region)
+    if regions:
+        qs = qs.filter(reduce(operator.or_, (Q(region__code__startswith=code) for code in regions)))
     if flt.station:
         qs = qs.filter(station__code=flt.station)
     if flt.sensor:

@@ -4,21 +4,29 @@ logic beyond calling queries and services."""
 
 from __future__ import annotations
 
+import io
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Max, Q
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
+from tianmu.core.attention import last_seen, mark_seen
 from tianmu.core.errors import ScopeError, ServiceError
+from tianmu.core.models import Event
+from tianmu.core.names import region_name
 from tianmu.core.scope import can
 
-from .choices import AlarmKind, AlarmStatus, Level, Rule
+from .choices import AlarmKind, AlarmStatus, Level, Rule, SensorType
 from .models import SensorLatest
 from .queries import (
     LEVEL_ORDER_LATEST,
@@ -50,48 +58,81 @@ from .rainfall import (
 )
 from .services.alarms import acknowledge_station_alarms
 
-__all__ = ["latest_page", "alarm_page", "acknowledge_station_view", "sensor_page",
+__all__ = ["latest_page", "alarm_page", "alarm_export", "attention", "acknowledge_station_view", "sensor_page",
            "dead_letter_page", "map_layer_config", "rainfall_page", "rainfall_export", "areal_page", "rain_layer_config"]
 
 PAGE_SIZE = 50
+SEEN_KEY = "sensing.alarms"  # the alarm list's "new since you last looked" mark (core/attention.py)
+ALERT_TYPES = ("sensing.alarm.opened", "sensing.alarm.escalated")
+MAX_ALERTS = 10
+MAX_EVENTS = 500
 
 
 def _tabs(request, current: str) -> dict:
     return {"tab": current, "show_dead_letters": can_see_dead_letters(request.user)}
 
 
+LATEST_PAGE_SIZE = 100
+MAX_SEARCH = 100
+
+
 @login_required
 @require_safe
 def latest_page(request):
-    alarming = request.GET.get("alarming") == "1"
+    """实时监测: every visible sensor's latest value, with search (code, name, station), town, sensor type and
+    "alarming only" filters, paged; bad filter values are reported, not applied."""
+    get = request.GET
+    alarming = get.get("alarming") == "1"
+    values = {"q": get.get("q", "").strip()[:MAX_SEARCH], "town": get.get("town", ""),
+              "sensor_type": get.get("sensor_type", ""), "alarming": alarming}
+    errors = []
+    if values["town"] and not (values["town"].isdigit() and len(values["town"]) == 9):
+        errors.append({"field": "town", "message": _("不是有效的选项")})
+        values["town"] = ""
     try:
-        qs = latest_values(request.user, alarming=alarming)
-        if alarming:
-            qs = qs.annotate(rank=LEVEL_ORDER_LATEST).order_by("-rank", "sensor__code")
-        rows = list(qs[:2000])
-    except ServiceError:
-        rows = []
-    return render(request, "sensing/latest.html", {"rows": rows, "alarming": alarming, **_tabs(request, "latest")})
+        qs = latest_values(request.user, alarming=alarming, region=values["town"] or None,
+                           sensor_type=values["sensor_type"] or None)
+    except ServiceError as exc:
+        errors += exc.as_list()
+        values["sensor_type"] = ""
+        qs = latest_values(request.user, alarming=alarming, region=values["town"] or None)
+    if values["q"]:
+        q = values["q"]
+        qs = qs.filter(Q(sensor__code__icontains=q) | Q(sensor__name__icontains=q)
+                       | Q(sensor__station__name__icontains=q) | Q(sensor__station__code__icontains=q))
+    if alarming:
+        qs = qs.annotate(rank=LEVEL_ORDER_LATEST).order_by("-rank", "sensor__code")
+    page = Paginator(qs, LATEST_PAGE_SIZE).get_page(get.get("page"))
+    query = get.copy()
+    query.pop("page", None)
+    return render(request, "sensing/latest.html", {
+        "rows": list(page.object_list), "page": page, "query": query.urlencode(), "f": values, "errors": errors,
+        "alarming": alarming, "towns": list(alarm_towns(request.user)), "sensor_types": list(SensorType.choices),
+        **_tabs(request, "latest")}, status=400 if errors else 200)
+
+
+def _several(get, name: str) -> list[str]:
+    """A filter that takes several values: repeated (level=red&level=orange) or comma-separated."""
+    return list(dict.fromkeys(v.strip() for raw in get.getlist(name) for v in raw.split(",") if v.strip()))
 
 
 def _alarm_filter(request) -> tuple[AlarmFilter, dict, list]:
-    """The filter from the query string; unknown values are reported, not applied."""
+    """The filter from the query string; unknown values are reported, not applied. Levels and towns take
+    several values each, kept in every link of the page (paging, chips, views, export)."""
     get = request.GET
-    values = {"status": get.get("status") or "active", "level": get.get("level") or "", "kind": get.get("kind") or "",
-              "rule": get.get("rule") or "", "town": get.get("town") or "", "station": get.get("station") or "",
+    values = {"status": get.get("status") or "active", "levels": _several(get, "level"), "kind": get.get("kind") or "",
+              "rule": get.get("rule") or "", "towns": _several(get, "town"), "station": get.get("station") or "",
               "sensor": get.get("sensor") or "", "sort": "time" if get.get("sort") == "time" else "level",
               "view": "station" if get.get("view") == "station" else "list"}
+    values["level"] = values["levels"][0] if len(values["levels"]) == 1 else ""  # one chip highlighted
     errors = []
-    if values["status"] == "all":
-        status = None
-    else:
-        status = values["status"]
-    town = values["town"]
-    if town and not (town.isdigit() and len(town) == 9):
+    status = None if values["status"] == "all" else values["status"]
+    towns = [t for t in values["towns"] if t.isdigit() and len(t) == 9]
+    if len(towns) != len(values["towns"]):
         errors.append({"field": "town", "message": _("不是有效的选项")})
-        town = ""
-    flt = AlarmFilter(status=status, level=values["level"] or None, kind=values["kind"] or None,
-                      rule=values["rule"] or None, region=town or None, station=values["station"] or None,
+        values["towns"] = towns
+    flt = AlarmFilter(status=status, level=tuple(values["levels"]) or None, kind=values["kind"] or None,
+                      rule=values["rule"] or None, region=tuple(towns) or None, station=values["station"] or None,
                       sensor=values["sensor"] or None)
     return flt, values, errors
 
@@ -171,9 +212,114 @@ def alarm_page(request):
         "stream_url": reverse("core:event_stream"), "here": here, "api_root": reverse("api:api-root"),
         **_tabs(request, "alarms"),
     }
+    mark_seen(request.user, SEEN_KEY)  # the user is looking at the list (a live refresh included)
     if request.GET.get("fragment") == "1":  # the live refresh of a page already shown (with its errors)
         return render(request, "sensing/_alarm_live.html", context)
     return render(request, "sensing/alarms.html", context, status=400 if errors else 200)  # with what is wrong
+
+
+EXPORT_MAX_ROWS = 100_000  # far above a storm's alarms; a sheet says so when it stops there
+
+
+def _local(dt):
+    return timezone.localtime(dt).replace(tzinfo=None) if dt else None  # Beijing time, as Excel shows it
+
+
+def alarms_xlsx(qs) -> tuple[bytes, int]:
+    """The alarms of a filtered list as one sheet (every text cell through core/sheets.py: never a formula)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+
+    from tianmu.core.names import person_name
+    from tianmu.core.sheets import append_row
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = str(_("告警"))
+    heads = [_("编号"), _("等级"), _("最高等级"), _("告警规则"), _("监测指标"), _("类别"), _("监测站"), _("传感器编码"),
+             _("镇街"), _("村社"), _("当前值"), _("阈值"), _("单位"), _("告警时间(北京时间)"), _("数据时间"),
+             _("状态"), _("条件解除时间"), _("确认人"), _("确认时间"), _("确认说明"), _("关闭人"), _("关闭时间"),
+             _("关闭说明")]
+    append_row(ws, [str(h) for h in heads])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDE7F3")
+    n = 0
+    for a in qs.select_related("region__parent")[:EXPORT_MAX_ROWS].iterator(chunk_size=2000):
+        town, village = (a.region.parent, a.region) if a.region.level == "village" else (a.region, None)
+        append_row(ws, [a.pk, a.get_level_display(), a.get_peak_level_display(), a.get_rule_display(),
+                        a.get_metric_display(), a.get_kind_display(),
+                        a.station.name if a.station_id else a.sensor.name, a.sensor.code,
+                        region_name(town), region_name(village), a.value, a.threshold, a.sensor.unit,
+                        _local(a.opened_at), _local(a.observed_at), a.get_status_display(), _local(a.cleared_at),
+                        person_name(a.acknowledged_by), _local(a.acknowledged_at), a.acknowledged_note,
+                        person_name(a.closed_by), _local(a.closed_at), a.closed_note])
+        n += 1
+    for col, width in zip("ABCDEFGHIJKLMNOPQRSTUVW", (8, 6, 8, 18, 14, 10, 24, 16, 12, 12, 9, 9, 6, 18, 18, 8, 18,
+                                                       10, 18, 24, 10, 18, 24), strict=True):
+        ws.column_dimensions[col].width = width
+    for row in ws.iter_rows(min_row=2, min_col=14, max_col=22):
+        for cell in row:
+            if cell.column in (14, 15, 17, 19, 22):
+                cell.number_format = "yyyy-mm-dd hh:mm"
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = ws.dimensions
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue(), n
+
+
+@login_required
+@require_safe
+def alarm_export(request):
+    """导出Excel on the alarm list: exactly the rows the list's filters select (every page), in its order."""
+    flt, values, errors = _alarm_filter(request)
+    try:
+        qs = alarms(request.user, flt)
+    except ServiceError as exc:
+        errors += exc.as_list()
+    if errors:
+        return JsonResponse({"code": "validation_error", "errors": errors}, status=422)
+    content, _n = alarms_xlsx(order_alarms(qs, values["sort"]))
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = HttpResponse(content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''alarms-{stamp}.xlsx"
+    return response
+
+
+def _alert(alarm) -> dict:
+    """One desktop notification: the level and the place first, what was measured after."""
+    place = alarm.station.name if alarm.station_id else alarm.sensor.name
+    region = alarm.region.name if alarm.region.level != "village" else f"{alarm.region.parent.name} · {alarm.region.name}"
+    value = "" if alarm.value is None else f" {alarm.value:g}{alarm.sensor.unit}"
+    return {"id": alarm.pk, "level": alarm.level,
+            "title": _("%(level)s告警:%(place)s") % {"level": alarm.get_level_display(), "place": place},
+            "body": f"{alarm.get_rule_display()}{value} · {region}",
+            "url": reverse("sensing:alarms") + f"?sensor={alarm.sensor.code}&sort=time"}
+
+
+@login_required
+@require_safe
+def attention(request):
+    """What every page polls (core/attention.js; declared on SensingConfig.attention): the alarms new since the
+    user last opened the alarm list, and the alarms opened or escalated after `after` (an event id) at the
+    `levels` asked for (red always; orange if the user chose it), in the user's region only."""
+    levels = [lv for lv in request.GET.get("levels", "red").split(",") if lv in ("red", "orange")] or ["red"]
+    seen = last_seen(request.user, SEEN_KEY)
+    active = alarms(request.user, AlarmFilter(status="active"))
+    new = active.filter(Q(opened_at__gt=seen) | Q(last_level_change__gt=seen)) if seen else active
+    cursor = Event.objects.aggregate(m=Max("id"))["m"] or 0
+    raw = request.GET.get("after", "")
+    alerts = []
+    if raw.isdigit() and len(raw) < 19:  # not the first call of a page (that one only learns where to start)
+        payloads = Event.objects.filter(id__gt=int(raw), id__lte=cursor, type__in=ALERT_TYPES).order_by(
+            "-id").values_list("payload", flat=True)[:MAX_EVENTS]
+        wanted = list(dict.fromkeys(p.get("alarm") for p in payloads if p.get("level") in levels))
+        if wanted:  # the alarms the user may see, at a level they asked for now
+            found = {a.pk: a for a in alarms(request.user).select_related("region__parent").filter(
+                pk__in=wanted, level__in=levels)}
+            alerts = [_alert(found[pk]) for pk in wanted if pk in found][:MAX_ALERTS]
+    return JsonResponse({"count": new.count(), "cursor": cursor, "alerts": alerts, "levels": levels})
 
 
 def _back(request):

@@ -46,7 +46,9 @@ class ImportOut(Schema):
     rows: int
     created: int
     updated: int
-    errors: list[dict] = Field(description="the first TIANMU_IMPORT_MAX_ERRORS problems (lowest rows first)")
+    unchanged: int = Field(0, description="rows of existing records already as the sheet says (nothing written)")
+    errors: list[dict] = Field(description="the first TIANMU_IMPORT_MAX_ERRORS problems (lowest rows first), "
+                                           "each with the row's record code and name")
     error_count: int = Field(description="every problem found; more than len(errors) when the list is cut")
 
 

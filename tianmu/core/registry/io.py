@@ -146,6 +146,7 @@ class ImportReport:
     rows: int = 0
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # rows of existing records whose values are already as the sheet says
     dry_run: bool = True
     errors: list[dict] = field(default_factory=list)
     error_count: int = 0
@@ -159,7 +160,9 @@ class ImportReport:
     def truncated(self) -> bool:
         return self.error_count > len(self.errors)
 
-    def add(self, row: int | None, column: str | None, field_name: str | None, message) -> None:
+    def add(self, row: int | None, column: str | None, field_name: str | None, message, *, code: str = "",
+            name: str = "") -> None:
+        """One problem; `code` and `name` are the row's record (so a person finds it in their sheet)."""
         self.error_count += 1
         at = len(self.errors)
         if at >= self.max_errors:
@@ -170,7 +173,8 @@ class ImportReport:
             last = max(rows)
             at = rows.index(last)
         text = bilingual(message)
-        entry = {"row": row, "column": column, "field": field_name, "message": text["zh"], "message_en": text["en"]}
+        entry = {"row": row, "column": column, "field": field_name, "message": text["zh"], "message_en": text["en"],
+                 "code": code, "name": name}
         if at == len(self.errors):
             self.errors.append(entry)
         else:
@@ -178,7 +182,8 @@ class ImportReport:
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "dry_run": self.dry_run, "rows": self.rows, "created": self.created,
-                "updated": self.updated, "errors": self.errors, "error_count": self.error_count}
+                "updated": self.updated, "unchanged": self.unchanged, "errors": self.errors,
+                "error_count": self.error_count}
 
 
 def _clean_cell(kind, name, value):
@@ -234,7 +239,7 @@ def import_xlsx(actor, kind, fileobj, *, dry_run: bool = True, update_existing: 
         existing = {o.code: o for o in kind.model.objects.select_related("region")
                     .filter(region__code__startswith=write_prefix(actor))}
     seen_codes: dict[str, int] = {}
-    new_objects, updates = [], []
+    new_objects, updates, unchanged = [], [], 0
     for rownum, values in enumerate(rows, start=2):
         if values is None or all(v in (None, "") for v in values):
             continue
@@ -242,28 +247,33 @@ def import_xlsx(actor, kind, fileobj, *, dry_run: bool = True, update_existing: 
         data = {name: _clean_cell(kind, name, values[idx] if idx < len(values) else None)
                 for idx, name in columns.items()}
         code = str(data.get("code", "")).strip()
+        who = {"code": code, "name": str(data.get("name", "") or "").strip()[:200]}
         if code in seen_codes:
             report.add(rownum, letter_of.get("code"), "code",
-                       _("编码与第 %(row)s 行重复") % {"row": seen_codes[code]})
+                       _("编码与第 %(row)s 行重复") % {"row": seen_codes[code]}, **who)
             continue
         seen_codes[code] = rownum
         instance = existing.get(code)
         try:
             if instance is not None:
-                validate_record(actor, kind, dict(data), instance=instance, scope_errors_as_fields=True)
-                updates.append((instance, data))
+                before = record_snapshot(kind, instance)
+                checked = validate_record(actor, kind, dict(data), instance=instance, scope_errors_as_fields=True)
+                if record_snapshot(kind, checked) == before:
+                    unchanged += 1  # nothing to write: no history entry, no event
+                else:
+                    updates.append((instance, data))
             else:
                 new_objects.append(validate_record(actor, kind, data, scope_errors_as_fields=True))
         except ServiceError as exc:
             for name, msgs in exc.errors.items():
                 for msg in msgs:
-                    report.add(rownum, letter_of.get(name), None if name == "__all__" else name, msg)
+                    report.add(rownum, letter_of.get(name), None if name == "__all__" else name, msg, **who)
         except ScopeError as exc:
-            report.add(rownum, letter_of.get("region"), "region", exc.message)
+            report.add(rownum, letter_of.get("region"), "region", exc.message, **who)
     if report.errors or dry_run:
-        report.created, report.updated = len(new_objects), len(updates)
+        report.created, report.updated, report.unchanged = len(new_objects), len(updates), unchanged
         if report.errors:
-            report.created = report.updated = 0
+            report.created = report.updated = report.unchanged = 0
         return report
     with transaction.atomic():
         report.created = bulk_create_records(actor, kind, new_objects)
@@ -272,4 +282,5 @@ def import_xlsx(actor, kind, fileobj, *, dry_run: bool = True, update_existing: 
             before = record_snapshot(kind, fresh)
             update_record(actor, kind, fresh, data)
             report.updated += int(before != record_snapshot(kind, fresh))
+    report.unchanged = unchanged + len(updates) - report.updated
     return report

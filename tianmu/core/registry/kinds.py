@@ -64,6 +64,7 @@ class RecordKind:
     # colour from `state_colors` ({value: "#rrggbb"}) when given.
     map_fields: list[str] = []
     state_colors: dict = {}
+    plural = None  # the list heading in languages with plurals: pgettext_lazy("plural", "避灾安置场所") → Shelters
     # Valid values of the kind's own fields (beyond code, name, place): the import template's example row,
     # and what the shared test battery creates.
     example: dict = {}
@@ -87,7 +88,9 @@ class RecordKind:
 
     @classmethod
     def verbose_name_plural(cls) -> str:
-        return cls.model._meta.verbose_name_plural
+        """The list's heading: `plural` when the kind declares one (a pgettext_lazy("plural", …) string, so
+        English can say "Shelters" where Chinese repeats 避灾安置场所), else the model's verbose_name_plural."""
+        return cls.plural or cls.model._meta.verbose_name_plural
 
     @classmethod
     def label(cls) -> str:

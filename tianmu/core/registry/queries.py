@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from ..errors import ServiceError, formatted
 from ..geo import haversine_m, parse_bbox, radius_bbox
 from ..models import Region
+from ..names import region_name
 from ..scope import scope_queryset
 
 __all__ = ["visible", "RecordFilter", "apply_filter", "statistics", "map_features", "choice_label", "by_distance",
@@ -167,7 +168,8 @@ def statistics(qs: QuerySet, kind) -> dict:
     aggregates = {f"sum_{f}": Sum(f) for f in kind.sum_fields}
     rows = (qs.order_by().annotate(town_code=Substr("region__code", 1, 9)).values("town_code")
             .annotate(n=Count("pk"), **aggregates).order_by("town_code"))
-    names = dict(Region.objects.filter(level="town").values_list("code", "name"))
+    names = {code: region_name(Region(name=name, name_en=name_en))
+             for code, name, name_en in Region.objects.filter(level="town").values_list("code", "name", "name_en")}
     by_town = []
     for row in rows:
         # Records held by the district itself (district fire brigade, reserve) are "区本级", not a town's.

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from ..errors import ScopeError, ServiceError
 from ..models import Region
+from ..names import region_name
 from ..plugins import record_panels, resolve
 from ..scope import can_write_region, region_prefix, write_prefix
 from .api import change_history
@@ -52,7 +53,7 @@ def _kind(slug):
 
 def _column(kind, obj, name):
     if name == "region":
-        return obj.region.name
+        return region_name(obj.region)
     if name in kind.computed:
         return getattr(obj, name, None)
     value = getattr(obj, name)
@@ -168,7 +169,7 @@ def record_detail(request, slug, pk):
     fields = []
     for name in kind.editable_fields():
         f = kind.field(name)
-        value = f"{obj.region.name} ({obj.region.code})" if name == "region" else _column(kind, obj, name)
+        value = f"{region_name(obj.region)} ({obj.region.code})" if name == "region" else _column(kind, obj, name)
         fields.append({"label": f.verbose_name, "value": value})
     labels = {"created": _("新增"), "changed": _("修改"), "deleted": _("删除")}
     history = change_history(obj)
@@ -343,8 +344,8 @@ def record_import(request, slug):
                 report = import_xlsx(request.user, kind, fh, dry_run=False, update_existing=update_existing)
             if report.ok:
                 path.unlink(missing_ok=True)
-                messages.success(request, _("导入完成:新增 %(c)s 条,更新 %(u)s 条") % {"c": report.created,
-                                                                                  "u": report.updated})
+                messages.success(request, _("导入完成:新增 %(c)s 条,修改 %(u)s 条,%(n)s 条无变化") % {
+                    "c": report.created, "u": report.updated, "n": report.unchanged})
                 return redirect("records:list", slug=slug)
             context["report"] = _labelled(kind, report)
         elif "file" in request.FILES:

@@ -17,6 +17,7 @@ from tianmu.core.models import Event
 from tianmu.core.registry.io import export_xlsx, import_xlsx, template_xlsx
 from tianmu.core.registry.kinds import kinds
 from tianmu.core.registry.queries import visible
+from tianmu.core.registry.services import create_record
 
 KINDS = kinds()
 ids = [k.slug for k in KINDS]
@@ -246,6 +247,9 @@ def test_excel_import_lists_every_bad_row_and_writes_nothing(kind, world, record
     assert by_row[7][0]["field"] == "code"
     assert 2 not in by_row
     assert all(e["message_en"] for e in report.errors)
+    # Each problem names the row's record, so a person finds it in their sheet.
+    assert by_row[6][0]["code"] == foreign[col["code"]] and by_row[6][0]["name"] == foreign[col["name"]]
+    assert by_row[5][0]["code"] == good[col["code"]]
 
 
 def test_excel_import_reports_malformed_files_and_columns(world):
@@ -276,6 +280,33 @@ def test_excel_import_updates_existing_when_asked(world, records):
     obj = records["shelters"]["a"]
     obj.refresh_from_db()
     assert obj.capacity == 99 and obj.history.count() == 2
+
+
+def test_excel_import_says_how_many_rows_actually_change(world, records, client):
+    """The dry run counts new, changed and unchanged rows; unchanged ones are not written (no history)."""
+    from tianmu.core.registry.kinds import get_kind
+
+    kind = get_kind("shelters")
+    staff = world["users"]["town_staff"]
+    first = records["shelters"]["a"]
+    second = create_record(staff, kind, record_data(kind, world["village_a"], "second"))
+    rows = [list(r) for r in load_workbook(io.BytesIO(export_xlsx(visible(staff, kind), kind))).active.iter_rows(
+        values_only=True)]
+    fields = kind.editable_fields()
+    code, cap = fields.index("code"), fields.index("capacity")
+    for row in rows[1:]:
+        if row[code] == first.code:
+            row[cap] = first.capacity + 7
+    new = record_data(kind, world["village_a"], "third")
+    rows.append([new.get(n) for n in fields])
+    dry = import_xlsx(staff, kind, _xlsx(rows), dry_run=True, update_existing=True)
+    assert dry.ok and (dry.created, dry.updated, dry.unchanged) == (1, 1, 1), dry.as_dict()
+    histories = second.history.count()
+    done = import_xlsx(staff, kind, _xlsx(rows), dry_run=False, update_existing=True)
+    assert (done.created, done.updated, done.unchanged) == (1, 1, 1)
+    assert second.history.count() == histories  # the unchanged row wrote nothing
+    again = import_xlsx(staff, kind, _xlsx(rows), dry_run=True, update_existing=True)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
 
 
 def test_api_import_endpoint(world, client):

@@ -149,3 +149,30 @@ def test_dead_letters_page_for_district_writers_only(client, world):
 def test_latest_page_links_sensors(client, world, net, storm):
     html = page(client, world["users"]["town_staff"], "/sensing/").content.decode()
     assert f'/sensing/sensors/{net["rain_a"].pk}/' in html and OUTSIDE_MARK not in html
+
+
+def test_sensor_list_searches_filters_by_town_and_pages(client, world, net, storm, monkeypatch):
+    commander = world["users"]["commander"]
+    everything = page(client, commander, "/sensing/").content.decode()
+    assert "RG-A" in everything and "RG-B" in everything and "WL-A" in everything
+    found = page(client, commander, "/sensing/", q="rg-").content.decode()
+    assert "RG-A" in found and "RG-B" in found and "WL-A" not in found
+    by_station = page(client, commander, "/sensing/", q="ST-LEVEL").content.decode()
+    assert "WL-A" in by_station and "RG-A" not in by_station
+    town_b = page(client, commander, "/sensing/", town=world["town_b"].code).content.decode()
+    assert "RG-B" in town_b and "RG-A" not in town_b
+    levels = page(client, commander, "/sensing/", sensor_type="water_level").content.decode()
+    assert "WL-A" in levels and "RG-A" not in levels
+    # Town staff asking for the other town get nothing of it; bad values are reported, not applied.
+    other = page(client, world["users"]["town_staff"], "/sensing/", town=world["town_b"].code).content.decode()
+    assert "RG-B" not in other and OUTSIDE_MARK not in other
+    bad = page(client, commander, "/sensing/", town="x", sensor_type="laser")
+    assert bad.status_code == 400 and "errorlist" in bad.content.decode()
+    # Paging keeps the filters.
+    monkeypatch.setattr("tianmu.sensing.views.LATEST_PAGE_SIZE", 1)
+    first = page(client, commander, "/sensing/", q="RG").content.decode()
+    assert re.search(r'href="\?q=RG&amp;page=2"', first)
+    second = page(client, commander, "/sensing/", q="RG", page="2").content.decode()
+    shown = [c for c in ("RG-A", "RG-B") if c in first.split('id="latest"')[1]]
+    shown2 = [c for c in ("RG-A", "RG-B") if c in second.split('id="latest"')[1]]
+    assert len(shown) == len(shown2) == 1 and shown != shown2

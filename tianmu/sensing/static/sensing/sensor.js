@@ -12,6 +12,10 @@
   var cfg = JSON.parse(cfgNode.textContent);
   var T = cfg.labels || {};
   var HOUR = 3600 * 1000;
+  // The time axis and tooltip always read in Beijing time, whatever the browser's own time zone (a laptop on
+  // UTC, a big screen set up abroad): times are moved by +8 h and drawn as UTC. China keeps no daylight time.
+  var BEIJING = 8 * HOUR;
+  function beijing(t) { return (typeof t === "number" ? t : (t instanceof Date ? t.getTime() : Date.parse(t))) + BEIJING; }
   var RAW_MAX_HOURS = 31 * 24;  // queries.MAX_RAW_SPAN
   var COLORS = {blue: "#1e6fd9", yellow: "#e6b800", orange: "#ff8f00", red: "#d32f2f"};
   var statusNode = document.getElementById("chart-status");
@@ -179,12 +183,16 @@
       return;
     }
     var parts = series(points);
+    parts.series.forEach(function (one) {
+      one.data = one.data.map(function (d) { return [beijing(d[0]), d[1]]; });
+    });
     chart.setOption({
+      useUTC: true,
       animation: false,
       grid: {left: 56, right: cfg.sensorType === "displacement" ? 64 : 24, top: 40, bottom: 64},
       legend: {top: 4},
       tooltip: {trigger: "axis", formatter: tooltip},
-      xAxis: {type: "time", min: start, max: end, axisLabel: {hideOverlap: true}},
+      xAxis: {type: "time", min: beijing(start), max: beijing(end), axisLabel: {hideOverlap: true}},
       yAxis: parts.yAxis,
       dataZoom: [{type: "inside"}, {type: "slider", height: 20, bottom: 12}],
       series: parts.series,
