@@ -43,8 +43,9 @@ DEFAULTS = {
     "COMMS_EMAIL_FROM": os.environ.get("TIANMU_EMAIL_FROM", ""),
     # Timeouts and the worker.
     "COMMS_HTTP_TIMEOUT": float(os.environ.get("TIANMU_COMMS_HTTP_TIMEOUT", "10")),
-    "COMMS_BATCH": 50,  # deliveries claimed per round
-    "COMMS_LEASE_SECONDS": 60,  # a claimed delivery's lease: after it, another worker may take it again
+    "COMMS_BATCH": int(os.environ.get("TIANMU_COMMS_BATCH", "50")),  # deliveries claimed per round
+    # A claimed delivery's lease: after it, another worker may take it again (longer than a round of sends).
+    "COMMS_LEASE_SECONDS": int(os.environ.get("TIANMU_COMMS_LEASE_SECONDS", "120")),
     "COMMS_POLL_SECONDS": 1.0,
     "COMMS_MAX_ATTEMPTS": 4,  # attempts on one channel before moving to the next
     "COMMS_RETRY_SECONDS": 5,  # first retry after this, doubling

@@ -19,7 +19,7 @@ class RecipientKind(RecordKind):
     search_fields = ["code", "name", "position", "mobile", "account"]
     list_columns = ["code", "name", "region", "duty", "position", "mobile", "superior"]
     io_fields = ["code", "name", "region", "duty", "position", "mobile", "phone", "dingtalk_user", "email",
-                 "broadcast_point", "channels", "account", "superior", "hazard_source", "shelter", "watch_region",
+                 "broadcast_point", "channels", "account", "superior", "hazard_source", "shelter", "watch_code",
                  "hazard_types", "min_level", "active", "notes"]
     personal_fields = ["mobile", "phone"]
     personal_action = "comms.phones.view"

@@ -50,9 +50,8 @@ class Recipient(RegionalModel):
                                       on_delete=models.SET_NULL, related_name="+")
     shelter = models.ForeignKey("registry.Shelter", verbose_name=_("负责的避灾场所"), null=True, blank=True,
                                 on_delete=models.SET_NULL, related_name="+")
-    watch_region = models.ForeignKey(Region, verbose_name=_("订阅区域"), null=True, blank=True,
-                                     on_delete=models.SET_NULL, related_name="+",
-                                     help_text=_("接收该区域(含下级)的预警和指令;留空为所属区域"))
+    watch_code = models.CharField(_("订阅区域代码"), max_length=12, blank=True, db_index=True,
+                                  help_text=_("接收该区域(含下级)的预警和指令;留空为所属区域"))
     hazard_types = models.CharField(_("订阅灾种"), max_length=200, blank=True,
                                     help_text=_("如 typhoon,rainstorm;留空为全部灾种"))
     min_level = models.CharField(_("最低接收级别"), max_length=8, choices=WarningLevel.choices,
@@ -82,6 +81,8 @@ class Recipient(RegionalModel):
             self.hazard_types = ",".join(split_list(self.hazard_types))
         if self.superior_id and self.pk and self.superior_id == self.pk:
             errors["superior"] = _("上级责任人不能是本人")
+        if self.watch_code and not Region.objects.filter(code=self.watch_code).exists():
+            errors["watch_code"] = _("没有这个区划代码")
         if self.account and not User.objects.filter(username=self.account).exists():
             errors["account"] = _("没有这个平台用户名")
         if errors:

@@ -44,12 +44,12 @@ def resolve_recipients(regions: list[Region], level: str, hazard_types=()) -> li
     codes = [r.code for r in regions]
     ancestors = {c[:n] for c in codes for n in (6, 9, 12) if n <= len(c)}
     match = Q()
-    for field in ("watch_region__code", "region__code"):
+    for field in ("watch_code", "region__code"):
         inside = Q()
         for code in codes:
             inside |= Q(**{f"{field}__startswith": code})
         own = inside | Q(**{f"{field}__in": ancestors})
-        match |= (Q(watch_region__isnull=True) & own) if field == "region__code" else own
+        match |= (Q(watch_code="") & own) if field == "region__code" else own
     people = Recipient.objects.filter(active=True).filter(match).select_related("region").order_by("pk")
     rank = warning_level_rank(level)
     wanted = set(hazard_types)

@@ -125,7 +125,7 @@ def dispatch_new(request):
                          text=values["text"], level=values["level"], regions=values["regions"],
                          hazard_types=values["hazard_types"], confirm=want)
         except ServiceError as exc:
-            errors = {e["field"]: e["message"] for e in exc.as_list()}
+            errors = {("all" if e["field"] == "__all__" else e["field"]): e["message"] for e in exc.as_list()}
         except PermissionDenied as exc:
             errors = {"regions": str(getattr(exc, "message", exc))}
         else:

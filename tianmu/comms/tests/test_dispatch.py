@@ -45,7 +45,7 @@ def test_subscriptions_by_watch_region_level_and_hazard(world, people):
     assert "ZR-A1" not in names(resolve_recipients([world["town_a"]], "red", ["typhoon"]))
     assert "ZR-A1" in names(resolve_recipients([world["town_a"]], "red"))  # no hazard named: everyone
     # Watching town B from a village of town A.
-    a1.watch_region = world["town_b"]
+    a1.watch_code = world["town_b"].code
     a1.save()
     assert "ZR-A1" in names(resolve_recipients([world["village_b"]], "red"))
     assert "ZR-A1" not in names(resolve_recipients([world["village_a"]], "red"))
