@@ -54,8 +54,8 @@ class Recipient(RegionalModel):
                                   help_text=_("接收该区域(含下级)的预警和指令;留空为所属区域"))
     hazard_types = models.CharField(_("订阅灾种"), max_length=200, blank=True,
                                     help_text=_("如 typhoon,rainstorm;留空为全部灾种"))
-    min_level = models.CharField(_("最低接收级别"), max_length=8, choices=WarningLevel.choices,
-                                 default=WarningLevel.BLUE)
+    min_level = models.CharField(_("最低接收级别"), max_length=8, choices=WarningLevel.choices, blank=True,
+                                 default=WarningLevel.BLUE, help_text=_("留空为全部级别"))
     active = models.BooleanField(_("在岗"), default=True, db_index=True)
 
     class Meta(RegionalModel.Meta):

@@ -23,7 +23,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 
 from tianmu.core.events import emit
 
@@ -119,25 +119,25 @@ def send_one(d: Delivery, now=None) -> Result | None:
     """Send one claimed delivery (see the module's docstring for what happens after a crash)."""
     now = now or timezone.now()
     if d.dispatch.status != DispatchStatus.ACTIVE:
-        _mine(d).update(status=DeliveryStatus.CANCELLED, reason=_g("发送批次已撤销"), lease_until=None,
+        _mine(d).update(status=DeliveryStatus.CANCELLED, reason=gettext("发送批次已撤销"), lease_until=None,
                         attempt_key="")
         return None
     client = channel(d.channel) if d.channel in _clients() else None
     if client is None:
-        result = Result(False, _g("未知渠道 %(c)s") % {"c": d.channel}, retry=False)
+        result = Result(False, gettext("未知渠道 %(c)s") % {"c": d.channel}, retry=False)
         _finish(d, result, now)
         return result
     address = client.address(d.recipient)
     if not address:
-        result = Result(False, _g("未登记该渠道的地址"), retry=False)
+        result = Result(False, gettext("未登记该渠道的地址"), retry=False)
         _finish(d, result, now)
         return result
     if not client.configured(d.recipient):
-        result = Result(False, _g("渠道未配置"), retry=False)
+        result = Result(False, gettext("渠道未配置"), retry=False)
         _finish(d, result, now)
         return result
     if d.attempt_key and d.channel not in IDEMPOTENT_CHANNELS:
-        result = Result(True, _g("发送进程中断,结果未知;该渠道无法去重,不再重发,由叫应兜底"))
+        result = Result(True, gettext("发送进程中断,结果未知;该渠道无法去重,不再重发,由叫应兜底"))
         _finish(d, result, now)
         return result
     # The in-flight mark, committed before the remote call; attempts count calls made.

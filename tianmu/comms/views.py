@@ -12,7 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from tianmu.core.choices import Hazard, WarningLevel
@@ -64,7 +64,7 @@ def confirm_view(request, pk: int):
     except PermissionDenied as exc:
         messages.error(request, str(getattr(exc, "message", exc)))
         return _back(request, "comms:inbox")
-    messages.success(request, _g("已确认收到") if done else _g("此前已确认"))
+    messages.success(request, gettext("已确认收到") if done else gettext("此前已确认"))
     return _back(request, "comms:inbox")
 
 
@@ -99,7 +99,7 @@ def dispatch_cancel(request, pk: int):
     except PermissionDenied as exc:
         messages.error(request, str(getattr(exc, "message", exc)))
     else:
-        messages.success(request, _g("已撤销,%(n)s条待发消息不再发送") % {"n": n})
+        messages.success(request, gettext("已撤销,%(n)s条待发消息不再发送") % {"n": n})
     return redirect("comms:dispatch", pk=d.pk)
 
 
@@ -129,7 +129,7 @@ def dispatch_new(request):
         except PermissionDenied as exc:
             errors = {"regions": str(getattr(exc, "message", exc))}
         else:
-            messages.success(request, _g("已下达,共%(n)s名责任人") % {"n": d.deliveries.count()})
+            messages.success(request, gettext("已下达,共%(n)s名责任人") % {"n": d.deliveries.count()})
             return redirect("comms:dispatch", pk=d.pk)
     return render(request, "comms/dispatch_new.html", {
         "regions": _region_choices(request.user), "levels": WarningLevel.choices, "hazards": Hazard.choices,
