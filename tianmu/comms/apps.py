@@ -20,8 +20,10 @@ class CommsConfig(plugins.TianmuApp):
         plugins.MenuItem(_("我的消息"), "comms:inbox", order=90, key="inbox"),
     ]
     workers = {"comms-send": ["comms_send"]}
-    demo_steps = [plugins.DemoStep("comms.recipients", "tianmu.comms.demo:build_recipients",
-                                   after=("registry.records",))]
+    demo_steps = [
+        plugins.DemoStep("comms.recipients", "tianmu.comms.demo:build_recipients", after=("registry.records",)),
+        plugins.DemoStep("comms.order", "tianmu.comms.demo:demo_order", after=("comms.recipients",), phase="replay"),
+    ]
     matrix = "tianmu.comms.tests.matrix:matrix_objects"
     permissions = {
         # Send a message to the persons responsible for a region (warnings call dispatch() with their actor).

@@ -78,3 +78,25 @@ def build_recipients(ctx) -> dict[str, int]:
                      for s in shelters[:120]])
     total = 1 + len(town_leads) + len(village_leads) + len(monitors) + len(managers)
     return {"recipients": total}
+
+
+def demo_order(ctx) -> str:
+    """The replay step "comms.order": the duty officer orders 龙岗镇 (the demo users' town) to prepare for the
+    typhoon, with call-and-respond; the send worker runs once in-process, so the linked users' inboxes show it and
+    the board lists who has not confirmed. Without gateways configured, SMS and DingTalk are "not configured":
+    those persons appear on the board for the duty officer to call."""
+    from .sending import SendWorker
+    from .services import confirm, dispatch
+
+    duty = User.objects.get(username="duty")
+    town = Region.objects.filter(level="town", name="龙岗镇").first()
+    if town is None:
+        return ""
+    d = dispatch(duty, source="comms.order", subject_id="", title="台风防御工作指令",
+                 text="受台风影响,今夜到明天有大暴雨。请立即组织地质灾害隐患点和山洪危险区人员转移,落实值班值守,"
+                      "转移完成后报告。", level="orange", regions=[town.code], hazard_types=["typhoon", "rainstorm"])
+    SendWorker(poll=0).run(once=True)
+    lead = d.deliveries.filter(recipient__duty=Duty.TOWN_LEAD, recipient__account="longgang").first()
+    if lead is not None:
+        confirm(User.objects.get(username="longgang"), lead)
+    return f"指挥通信: 向龙岗镇下达台风防御指令,{d.deliveries.values('recipient').distinct().count()} 名责任人,叫应看板 /comms/board/"

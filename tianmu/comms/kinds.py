@@ -16,7 +16,7 @@ class RecipientKind(RecordKind):
     nav_group = "comms"
     type_field = "duty"
     filter_fields = ["duty", "min_level", "active"]
-    search_fields = ["code", "name", "position", "mobile", "account"]
+    search_fields = ["code", "name", "position", "account"]  # not the mobile: roles that see it masked could probe it
     list_columns = ["code", "name", "region", "duty", "position", "mobile", "superior"]
     io_fields = ["code", "name", "region", "duty", "position", "mobile", "phone", "dingtalk_user", "email",
                  "broadcast_point", "channels", "account", "superior", "hazard_source", "shelter", "watch_code",

@@ -11,7 +11,7 @@ from django.utils import timezone
 from tianmu.core.models import Region
 from tianmu.core.scope import action_prefix, region_prefix
 
-from .choices import DeliveryStatus, DispatchStatus
+from .choices import Channel, DeliveryStatus, DispatchStatus
 from .models import Delivery, Dispatch, Recipient
 
 __all__ = ["visible_dispatches", "visible_deliveries", "progress", "board", "inbox", "recipients_of", "reachable_deliveries",
@@ -92,7 +92,7 @@ def progress(dispatch: Dispatch, actor=None) -> dict:
     for rows in people.values():
         state = _person_state(rows)
         code = rows[0]["region__code"]
-        buckets = [total, towns.setdefault(code[:9], dict.fromkeys(COUNTS, 0)) if len(code) >= 9 else None,
+        buckets = [total, towns.setdefault(code[:9], dict.fromkeys(COUNTS, 0)),  # the district's own: one row
                    villages.setdefault(code, dict.fromkeys(COUNTS, 0)) if len(code) == 12 else None]
         for bucket in filter(None, buckets):
             bucket["recipients"] += 1
@@ -133,6 +133,7 @@ def board(actor, *, hours: int = 48, now=None) -> dict:
             mobile = d.recipient.mobile
             entry = people[key] = {
                 "delivery": d.pk, "dispatch": d.dispatch_id, "title": d.dispatch.title, "level": d.dispatch.level,
+                "level_label": d.dispatch.get_level_display(), "reason": "",
                 "name": d.recipient.name, "duty": d.recipient.get_duty_display(), "region": d.region.name,
                 "region_code": d.region.code, "mobile": mobile if see_phones else mask(mobile),
                 "since": d.created_at, "minutes": int((now - d.created_at).total_seconds() // 60),
@@ -142,6 +143,16 @@ def board(actor, *, hours: int = 48, now=None) -> dict:
         entry["escalations"] = max(entry["escalations"], d.escalation + (1 if d.escalated_at else 0))
         if d.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED):
             entry["status"] = d.status
+        elif d.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING) and entry["status"] == DeliveryStatus.FAILED:
+            entry["status"] = d.status
+        if d.status == DeliveryStatus.FAILED:
+            entry["reason"] = d.reason
+    labels = dict(Channel.choices)
+    statuses = dict(DeliveryStatus.choices)
+    for p in people.values():
+        p["channel_labels"] = [str(labels.get(c, c)) for c in p["channels"]]
+        p["unreached"] = p["status"] == DeliveryStatus.FAILED
+        p["status_label"] = str(statuses.get(p["status"], p["status"]))
     towns: dict[str, dict] = {}
     codes = {p["region_code"][:9] for p in people.values()}
     names = dict(Region.objects.filter(code__in=codes).values_list("code", "name"))
@@ -151,6 +162,7 @@ def board(actor, *, hours: int = 48, now=None) -> dict:
                                            "count": 0, "overdue": 0})
         village = town["villages"].setdefault(code, {"code": code, "name": p["region"], "people": []})
         village["people"].append(p)
+        village["people"].sort(key=lambda q: (not q["unreached"], not q["overdue"], q["since"]))
         town["count"] += 1
         town["overdue"] += int(p["overdue"])
     out = []

@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from tianmu.core.choices import Hazard, WarningLevel
@@ -20,13 +21,14 @@ from tianmu.core.errors import ServiceError
 from tianmu.core.models import Region
 from tianmu.core.scope import action_prefix, can, check
 
-from .choices import ConfirmVia
+from .choices import Channel, ConfirmVia, DeliveryStatus
 from .links import read_token
 from .models import Delivery
 from .queries import board, inbox, progress, reachable_deliveries, visible_dispatches
 from .services import cancel, confirm, dispatch
 
 PAGE_SIZE = 30
+SOURCES = {"comms.order": _("指挥指令")}
 
 
 def _back(request, fallback: str, **kwargs):
@@ -84,8 +86,12 @@ def dispatch_detail(request, pk: int):
     d = get_object_or_404(visible_dispatches(request.user).select_related("region", "created_by"), pk=pk)
     shown = progress(d, request.user)
     regions = dict(Region.objects.filter(code__in=d.regions).values_list("code", "name"))
+    channels, statuses = dict(Channel.choices), dict(DeliveryStatus.choices)
+    by_channel = [{"label": channels.get(c, c), "counts": [(statuses.get(st, st), n) for st, n in counts.items()]}
+                  for c, counts in shown["channels"].items()]
     return render(request, "comms/dispatch.html", {
-        "d": d, "p": shown, "region_names": [regions.get(c, c) for c in d.regions],
+        "d": d, "p": shown, "region_names": [regions.get(c, c) for c in d.regions], "by_channel": by_channel,
+        "source": SOURCES.get(d.source, d.source),
         "can_cancel": d.status == "active" and can(request.user, "comms.dispatch.cancel", d.region),
         "hazards": [Hazard(h).label for h in d.hazard_types if h in Hazard.values]})
 
