@@ -3,11 +3,30 @@ are present; given a message, one send attempt whose Result says what happened."
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 
+import httpx
 from django.utils.translation import gettext_lazy as _
 
-__all__ = ["Message", "Result", "Transport", "segments", "fit_sms", "http_failure"]
+__all__ = ["Message", "Result", "Transport", "segments", "fit_sms", "http_failure", "http_client"]
+
+_CLIENT: dict[int, httpx.Client] = {}
+_CLIENT_LOCK = threading.Lock()
+
+
+def http_client() -> httpx.Client:
+    """One pooled HTTP client per process (keep-alive to the gateways; building a client loads the CA bundle,
+    which cost ~100 ms a message when every send made its own)."""
+    pid = os.getpid()
+    client = _CLIENT.get(pid)
+    if client is None:
+        with _CLIENT_LOCK:
+            client = _CLIENT.get(pid)
+            if client is None:
+                client = _CLIENT[pid] = httpx.Client(limits=httpx.Limits(max_keepalive_connections=8))
+    return client
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 
 from ..conf import conf
-from .base import Message, Result, Transport, http_failure
+from .base import Message, Result, Transport, http_client, http_failure
 
 __all__ = ["BroadcastChannel"]
 
@@ -26,7 +26,7 @@ class BroadcastChannel(Transport):
         body = {"point": delivery.address, "text": f"{message.title}。{message.text}", "level": message.level,
                 "request_id": message.key}
         try:
-            r = httpx.post(conf("COMMS_BROADCAST_URL"), json=body, timeout=conf("COMMS_HTTP_TIMEOUT"),
+            r = http_client().post(conf("COMMS_BROADCAST_URL"), json=body, timeout=conf("COMMS_HTTP_TIMEOUT"),
                            headers={"Authorization": f"Bearer {conf('COMMS_BROADCAST_TOKEN')}"})
         except httpx.HTTPError as exc:
             return http_failure(exc)

@@ -15,7 +15,7 @@ import urllib.parse
 import httpx
 
 from ..conf import conf
-from .base import Message, Result, Transport, http_failure
+from .base import Message, Result, Transport, http_client, http_failure
 
 __all__ = ["dingtalk_sign", "robot_for", "DingTalkChannel"]
 
@@ -60,7 +60,7 @@ class DingTalkChannel(Transport):
               else {"atUserIds": [delivery.address]})
         body = {"msgtype": "text", "text": {"content": message.body()}, "at": {**at, "isAtAll": False}}
         try:
-            r = httpx.post(url, json=body, timeout=conf("COMMS_HTTP_TIMEOUT"))
+            r = http_client().post(url, json=body, timeout=conf("COMMS_HTTP_TIMEOUT"))
         except httpx.HTTPError as exc:
             return http_failure(exc)
         if r.status_code >= 300:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import httpx
 
 from ..conf import conf
-from .base import Message, Result, Transport, fit_sms, http_failure, segments
+from .base import Message, Result, Transport, fit_sms, http_client, http_failure, segments
 
 __all__ = ["SmsProvider", "HttpSmsProvider", "SmsChannel"]
 
@@ -44,7 +44,7 @@ class HttpSmsProvider(SmsProvider):
 
     def send(self, to: str, text: str, out_id: str) -> Result:
         try:
-            r = httpx.post(self.url, json={"to": to, "text": text, "sign": self.sign, "out_id": out_id},
+            r = http_client().post(self.url, json={"to": to, "text": text, "sign": self.sign, "out_id": out_id},
                            headers={"Authorization": f"Bearer {self.api_key}"}, timeout=conf("COMMS_HTTP_TIMEOUT"))
         except httpx.HTTPError as exc:
             return http_failure(exc)
