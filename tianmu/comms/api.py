@@ -16,7 +16,7 @@ from tianmu.core.scope import check
 
 from .choices import ConfirmVia
 from .queries import board, inbox, progress, reachable_deliveries, visible_dispatches
-from .services import cancel, confirm, dispatch
+from .services import cancel, confirm, dispatch, record_report
 
 __all__ = ["router"]
 
@@ -89,6 +89,17 @@ class ConfirmOut(Schema):
     delivery: int
     confirmed: bool = Field(..., description="true: recorded now; false: it was already confirmed")
     confirmed_at: datetime | None
+
+
+class ReportIn(Schema):
+    out_id: str = Field(..., max_length=64, description="our idempotency key, sent to the gateway as out_id")
+    status: str = Field(..., max_length=16, description="delivered or failed")
+    error: str = Field("", max_length=200, description="the gateway's error, for failed")
+
+
+class ReportOut(Schema):
+    delivery: int
+    status: str
 
 
 class InboxItem(Schema):
@@ -184,6 +195,13 @@ def delivery_confirm(request, delivery_id: int):
     done = confirm(request.auth, d, via=ConfirmVia.API)
     d.refresh_from_db(fields=["confirmed_at"])
     return {"delivery": d.pk, "confirmed": done, "confirmed_at": d.confirmed_at}
+
+
+@router.post("/reports", response=ReportOut,
+             summary="A gateway's delivery report (SMS 状态报告): delivered, or failed (the next channel is queued)")
+def report_submit(request, payload: ReportIn):
+    d = record_report(request.auth, out_id=payload.out_id, status=payload.status, error=payload.error)
+    return {"delivery": d.pk, "status": d.status}
 
 
 @router.get("/inbox", response=list[InboxItem], summary="The caller's messages (as a linked responsible person)")

@@ -33,6 +33,8 @@ class CommsConfig(plugins.TianmuApp):
         "comms.delivery.confirm": {role: scope.HOME for role in scope.WRITERS},
         # The call-and-respond board; leaders watch the whole district.
         "comms.board.view": {**{role: scope.HOME for role in scope.WRITERS}, Role.LEADER: scope.EVERYWHERE},
+        # Delivery reports from a gateway's account (a department API client homed at the district).
+        "comms.reports.submit": {Role.API_CLIENT: scope.HOME, Role.ADMIN: scope.DISTRICT_ONLY},
         # Mobile numbers in full (lists, exports, the API, the board): those who call people.
         "comms.phones.view": {role: scope.HOME for role in scope.WRITERS},
     }

@@ -8,6 +8,7 @@ back together, and the worker sends them after the commit."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.db import transaction
@@ -26,7 +27,7 @@ from .conf import conf
 from .models import Delivery, Dispatch, Recipient, split_list
 
 __all__ = ["dispatch", "cancel", "confirm", "escalate_due", "resolve_recipients", "confirm_minutes",
-           "MAX_REGIONS"]
+           "record_report", "MAX_REGIONS"]
 
 MAX_REGIONS = 400  # regions named in one dispatch (the district has ~320)
 
@@ -240,3 +241,36 @@ def escalate_due(now=None) -> int:
                           "to_recipient": target.pk, "channel": new.channel if new else ""})
             count += 1
     return count
+
+
+KEY_RE = re.compile(r"^tm(\d+)d(\d+)$")
+
+
+def record_report(actor, *, out_id: str, status: str, error: str = "") -> Delivery:
+    """A gateway's delivery report (SMS 状态报告) for the message it knows by our `out_id` (the delivery's key):
+    "delivered" marks it delivered; "failed" marks it failed with the gateway's error and queues the person's
+    next channel (a number that was switched off, a full inbox). Needs `comms.reports.submit` in the person's
+    region (the gateway's account). Idempotent: a repeated report changes nothing."""
+    match = KEY_RE.match(out_id or "")
+    if status not in ("delivered", "failed"):
+        raise ServiceError({"status": [_("状态应为 delivered 或 failed")]})
+    delivery = (Delivery.objects.select_related("recipient", "region").filter(pk=int(match.group(2)),
+                                                                             dispatch_id=int(match.group(1))).first()
+                if match else None)
+    if delivery is None:
+        raise ServiceError({"out_id": [_("没有这条消息")]})
+    check(actor, "comms.reports.submit", delivery.region)
+    from .sending import _advance  # the channel fallback lives with the worker
+
+    with transaction.atomic():
+        now = timezone.now()
+        if status == "delivered":
+            Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENT).update(
+                status=DeliveryStatus.DELIVERED, delivered_at=now)
+        elif Delivery.objects.filter(pk=delivery.pk, status__in=(DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+                                     ).update(status=DeliveryStatus.FAILED,
+                                              reason=(str(_("网关状态报告:")) + (error or ""))[:300]):
+            delivery.refresh_from_db()
+            _advance(delivery, delivery.reason, now)
+    delivery.refresh_from_db()
+    return delivery

@@ -45,6 +45,12 @@ def matrix_objects(records, world) -> MatrixObjects:
         _new, row = fresh()
         return WriteCase("comms.delivery.confirm", params={"delivery_id": str(row.pk), "pk": str(row.pk)})
 
+    def report_case() -> WriteCase:
+        _new, row = fresh()
+        Delivery.objects.filter(pk=row.pk).update(status="sent")
+        return WriteCase("comms.reports.submit", body={"out_id": row.key, "status": "delivered"},
+                         fingerprint=lambda: Delivery.objects.get(pk=row.pk).status)
+
     api = "/api/v1/comms"
     return MatrixObjects(
         params={"dispatch_id": str(d.pk), "delivery_id": str(delivery.pk), "token": "forged-token"},
@@ -54,6 +60,7 @@ def matrix_objects(records, world) -> MatrixObjects:
             f"POST {api}/dispatches": send_case,
             f"POST {api}/dispatches/{{dispatch_id}}/cancel": cancel_case,
             f"POST {api}/deliveries/{{delivery_id}}/confirm": confirm_case,
+            f"POST {api}/reports": report_case,
             "POST comms/dispatches/new/": send_page_case,
             "POST comms/dispatches/<int:pk>/cancel/": cancel_case,
             "POST comms/deliveries/<int:pk>/confirm/": confirm_case,

@@ -226,3 +226,35 @@ def test_slow_gateway_times_out_and_retries(world, people, sink, settings):
     SendWorker(poll=0).round()
     row = Delivery.objects.get(dispatch=d, recipient=people["village_b"])
     assert row.status == "queued" and "Timeout" in row.reason
+
+
+def test_gateway_delivery_reports(world, people, sink, client, settings):
+    sink.state.deliver = False  # the gateway accepts now and reports later
+    d = send(world, regions=["330112002001"], confirm=False)
+    run_once()
+    row = Delivery.objects.get(dispatch=d, recipient=people["village_b"], channel="sms")
+    assert row.status == "sent"
+    client.force_login(world["users"]["api_client"])  # the gateway's account
+    r = client.post("/api/v1/comms/reports", {"out_id": row.key, "status": "delivered"},
+                    content_type="application/json")
+    assert r.status_code == 200 and r.json() == {"delivery": row.pk, "status": "delivered"}
+    # A late failure report: failed, with the gateway's reason, and the person's next channel queued.
+    d2 = send(world, regions=["330112002001"], confirm=False)
+    run_once()
+    row2 = Delivery.objects.get(dispatch=d2, recipient=people["village_b"], channel="sms")
+    r = client.post("/api/v1/comms/reports", {"out_id": row2.key, "status": "failed", "error": "MK:0001 关机"},
+                    content_type="application/json")
+    assert r.json()["status"] == "failed"
+    row2.refresh_from_db()
+    assert "关机" in row2.reason
+    assert Delivery.objects.get(dispatch=d2, recipient=people["village_b"], channel="dingtalk").status == "queued"
+    # Per-field errors; and a report the caller's region does not cover is refused.
+    r = client.post("/api/v1/comms/reports", {"out_id": "nope", "status": "lost"}, content_type="application/json")
+    assert r.status_code == 422 and {e["field"] for e in r.json()["errors"]} == {"status"}
+    r = client.post("/api/v1/comms/reports", {"out_id": "tm1d999999", "status": "delivered"},
+                    content_type="application/json")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "out_id"
+    client.force_login(world["users"]["town_staff"])
+    r = client.post("/api/v1/comms/reports", {"out_id": row.key, "status": "delivered"},
+                    content_type="application/json")
+    assert r.status_code == 403
