@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "tianmu.core",
     "tianmu.registry",
     "tianmu.sensing",
+    "tianmu.comms",
     "tianmu.commandmap",
     "tianmu.demo",
 ]

@@ -151,6 +151,7 @@ TAG_GROUPS = {
     "core": "Liveness, the caller, administrative regions",
     "map": "Command map: layers, statistics, search",
     "sensing": "Monitoring: latest values, readings, alarms, thresholds; stations and sensors",
+    "comms": "Command communications: responsible persons, dispatches, confirmations (叫应), inbox, board",
     "registry": "Emergency base data (应急基础数据)",
 }
 

@@ -22,7 +22,7 @@ from pydantic import Field, create_model
 from ..api import PageNumber, page_size_param
 from ..models import Region
 from .forms import text_limit
-from .kinds import kinds
+from .kinds import kinds, mask
 from .queries import (
     MAX_RADIUS_M,
     RecordFilter,
@@ -301,10 +301,12 @@ def record_router(kind) -> Router:
             rows, _t = record_rows(qs.filter(pk__in=[pk for _d, pk in shown]), kind, town_names())
             by_pk = {row["id"]: row for row in rows}
             results = [{**by_pk[pk], "distance_m": round(dist)} for dist, pk in shown if pk in by_pk]
+            _mask_rows(kind, request.auth, results)
             return JsonResponse({"count": len(near), "page": page, "page_size": page_size, "results": results},
                                 json_dumps_params=COMPACT)
         results, total = record_rows(qs.order_by("code"), kind, town_names(), start, start + page_size,
                                      count_of=qs)
+        _mask_rows(kind, request.auth, results)
         if total is None:
             total = start if start == 0 else qs.count()
         # Already JSON-ready: returned as is, skipping a second validation against the documented schema.
@@ -330,13 +332,19 @@ def record_router(kind) -> Router:
         rows, _total = record_rows(visible(request.auth, kind).filter(pk=record_id), kind, town_names())
         if not rows:
             raise Http404
+        _mask_rows(kind, request.auth, rows)
         return JsonResponse(rows[0], json_dumps_params=COMPACT)
 
     @router.get("/{int:record_id}/history", response=list[HistoryOut], operation_id=op("history"),
                 summary="Change history: who, when, what")
     def history(request, record_id: int):
         obj = get_object_or_404(visible(request.auth, kind), pk=record_id)
-        return change_history(obj)
+        hidden = kind.masked_fields(request.auth)
+        history = change_history(obj)
+        for row in history:
+            for name in hidden & set(row["changes"]):
+                row["changes"][name] = [mask(v) for v in row["changes"][name]]
+        return history
 
     @router.post("/", response={201: Out}, operation_id=op("create"), summary=f"Create one of {kind.slug}")
     def create(request, payload: In):
@@ -370,6 +378,15 @@ def record_router(kind) -> Router:
         add_routes(router, kind.lifecycle, path="/{int:record_id}", param="record_id", response=Out,
                    serialize=lambda obj: serialize(kind, obj))
     return router
+
+
+def _mask_rows(kind, actor, rows: list[dict]) -> None:
+    """Hide the middle of personal fields the actor may not see (RecordKind.personal_fields)."""
+    hidden = kind.masked_fields(actor)
+    for row in rows if hidden else ():
+        for name in hidden:
+            if row.get(name):
+                row[name] = mask(row[name])
 
 
 def change_history(obj) -> list[dict]:

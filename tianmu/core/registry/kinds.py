@@ -23,7 +23,7 @@ from django.db import models
 
 from ..models import PlacedModel, RegionalModel
 
-__all__ = ["RecordKind", "register", "kinds", "get_kind", "kind_for_model"]
+__all__ = ["RecordKind", "register", "kinds", "get_kind", "kind_for_model", "mask"]
 
 _KINDS: dict[str, type[RecordKind]] = {}
 
@@ -73,6 +73,10 @@ class RecordKind:
     # A lifecycle (core/workflow.py) gives the kind its transitions: API routes POST /{slug}/{id}/<transition>,
     # buttons on the detail page, permission rows, events. Its state field should be editable=False.
     lifecycle = None
+    # Personal data (a person's mobile number): shown masked (139****0001) in lists, details, the API and exports
+    # to actors the permission table does not grant `personal_action` (any region).
+    personal_fields: list[str] = []
+    personal_action: str = ""
 
     # ---- derived -----------------------------------------------------------------------------------------
     @classmethod
@@ -147,6 +151,15 @@ class RecordKind:
         return [n for n in cls.editable_fields() if cls.field(n).choices]
 
     @classmethod
+    def masked_fields(cls, actor) -> frozenset[str]:
+        """The personal fields this actor sees masked (none when the table grants them `personal_action`)."""
+        from ..scope import can
+
+        if not cls.personal_fields or (cls.personal_action and can(actor, cls.personal_action)):
+            return frozenset()
+        return frozenset(cls.personal_fields)
+
+    @classmethod
     def subject(cls, obj) -> str:
         return f"{cls.label()}:{obj.pk}"
 
@@ -182,3 +195,11 @@ def kind_for_model(model) -> type[RecordKind] | None:
         if kind.model is model or isinstance(model, kind.model):
             return kind
     return None
+
+
+def mask(value) -> str:
+    """A personal value with its middle hidden: 13912340001 → 139****0001; short values entirely."""
+    text = "" if value is None else str(value)
+    if not text:
+        return ""
+    return text[:3] + "****" + text[-4:] if len(text) >= 8 else "****"

@@ -28,7 +28,7 @@ from ..scope import can_write_region, region_prefix, write_prefix
 from .api import change_history
 from .forms import build_form
 from .io import XLSX_CONTENT_TYPE, export_geojson, export_xlsx, import_xlsx, template_xlsx
-from .kinds import get_kind
+from .kinds import get_kind, mask
 from .queries import (
     RecordFilter,
     apply_filter,
@@ -144,8 +144,10 @@ def record_list(request, slug):
         page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
         listed = [(o, None) for o in page.object_list]
     columns = _columns(kind)
+    hidden = kind.masked_fields(request.user)
     rows = [{"obj": o, "distance_m": dist, "distance_text": _distance_text(dist) if dist is not None else "",
-             "cells": [{"value": _column(kind, o, c["name"]), "numeric": c["numeric"]} for c in columns]}
+             "cells": [{"value": mask(_column(kind, o, c["name"])) if c["name"] in hidden
+                        else _column(kind, o, c["name"]), "numeric": c["numeric"]} for c in columns]}
             for o, dist in listed]
     stats = statistics(qs, kind)
     for town in stats["by_town"]:
@@ -167,13 +169,18 @@ def record_detail(request, slug, pk):
     kind = _kind(slug)
     obj = get_object_or_404(visible(request.user, kind), pk=pk)
     fields = []
+    hidden = kind.masked_fields(request.user)
     for name in kind.editable_fields():
         f = kind.field(name)
         value = f"{region_name(obj.region)} ({obj.region.code})" if name == "region" else _column(kind, obj, name)
+        if name in hidden:
+            value = mask(value)
         fields.append({"label": f.verbose_name, "value": value})
     labels = {"created": _("新增"), "changed": _("修改"), "deleted": _("删除")}
     history = change_history(obj)
     for row in history:
+        for name in hidden & set(row["changes"]):
+            row["changes"][name] = [mask(v) for v in row["changes"][name]]
         row["action_label"] = labels.get(row["action"], row["action"])
         row["when_text"] = row["when"][:16].replace("T", " ")
         row["changes_labelled"] = [(_field_label(kind, f), old, new) for f, (old, new) in row["changes"].items()]
@@ -289,7 +296,7 @@ def record_export_xlsx(request, slug):
     if isinstance(qs, HttpResponse):
         return qs
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return _download(export_xlsx(qs.order_by("code"), kind), XLSX_CONTENT_TYPE, f"{slug}-{stamp}.xlsx")
+    return _download(export_xlsx(qs.order_by("code"), kind, masked=kind.masked_fields(request.user)), XLSX_CONTENT_TYPE, f"{slug}-{stamp}.xlsx")
 
 
 @login_required

@@ -33,8 +33,9 @@ from tianmu.core.tests.test_scope_matrix import outside_objects, walk
 ROLES = ["commander", "admin", "leader", "town_staff", "village_responder", "api_client"]
 APPROVER_PASSWORD = "second-pair-of-eyes"
 WRITE_METHODS = ("post", "put", "patch", "delete")
-# Page routes outside the platform's own writes: authentication and the language switch.
-PUBLIC_POSTS = {"login/", "logout/", "i18n/setlang/", "favicon.ico", "api/docs"}
+# Page routes outside the platform's own writes: authentication and the language switch; and the one-tap
+# confirmation link from an SMS, authorised by its signed token rather than a role (comms/tests/test_confirm.py).
+PUBLIC_POSTS = {"login/", "logout/", "i18n/setlang/", "favicon.ico", "api/docs", "comms/c/<str:token>/"}
 # Declared write routes probed for refusal only, with the reason.
 REFUSAL_ONLY = {
     "POST r/<slug:slug>/import/": "two steps (upload → dry run, then confirm a token); the API import proves the "
