@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "tianmu.core",
     "tianmu.registry",
     "tianmu.sensing",
+    "tianmu.warnings",
     "tianmu.commandmap",
     "tianmu.demo",
 ]
