@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -64,7 +64,7 @@ def list_page(request):
     rows = list(qs[(page - 1) * PAGE_SIZE: page * PAGE_SIZE])
     return render(request, "warnings/list.html", {
         "rows": rows, "total": total, "page": page, "has_next": page * PAGE_SIZE < total, "f": flt,
-        "errors": errors, "states": [("active", _g("生效中")), *_choices(WarningState)], "levels": _choices(Level),
+        "errors": errors, "states": [("active", gettext("生效中")), *_choices(WarningState)], "levels": _choices(Level),
         "types": _choices(HazardType), "origins": _choices(Origin), "towns": towns_for(request.user),
         "can_draft": can(request.user, services.DRAFT_ACTION),
         "can_import": can(request.user, services.IMPORT_ACTION),
@@ -112,7 +112,7 @@ def form_page(request, pk: int | None = None):
         data = _form_data(request.POST)
         try:
             w = services.edit_warning(request.user, w, data) if w else services.draft_warning(request.user, data)
-            messages.success(request, _g("预警草稿已保存"))
+            messages.success(request, gettext("预警草稿已保存"))
             return redirect(w.get_absolute_url())
         except ServiceError as exc:
             for err in exc.as_list():
@@ -134,7 +134,7 @@ def form_page(request, pk: int | None = None):
         "levels": _choices(Level), "towns": _area_choices(request.user),
         "config": {"typeLevels": conf("WARNINGS_TYPE_LEVELS"),
                    "center": [district.lat, district.lon] if district else [30.2361, 119.7153],
-                   "labels": {"clear": _g("清除"), "hint": _g("在地图上依次点击顶点,至少三个点;再次点击第一个点闭合")}},
+                   "labels": {"clear": gettext("清除"), "hint": gettext("在地图上依次点击顶点,至少三个点;再次点击第一个点闭合")}},
     }, status=422 if errors else 200)
 
 
@@ -189,7 +189,7 @@ def revise(request, pk: int):
     except ScopeError as exc:
         messages.error(request, str(exc.message))
         return redirect(w.get_absolute_url())
-    messages.success(request, _g("已起草新版本,修改后提交审核;签发后替代当前版本"))
+    messages.success(request, gettext("已起草新版本,修改后提交审核;签发后替代当前版本"))
     return redirect(reverse("warnings:edit", args=[new.pk]))
 
 
@@ -208,7 +208,7 @@ def import_page(request):
             if upload.size > limit:
                 raise ServiceError({"file": [_("CAP 文件太大")]})
             w = services.import_cap(request.user, upload.read(limit + 1))
-            messages.success(request, _g("外部预警已导入"))
+            messages.success(request, gettext("外部预警已导入"))
             return redirect(w.get_absolute_url())
         except ServiceError as exc:
             errors = exc.as_list()
@@ -286,7 +286,7 @@ def map_layer_config(request) -> dict:
         "eventsUrl": reverse("core:event_stream"),
         "types": _choices(HazardType),
         "levels": _choices(Level),
-        "labels": {"load_failed": _g("加载失败,请刷新重试"), "none": _g("当前没有生效的预警"),
-                   "external": _g("外部预警"), "expires": _g("失效"), "open": _g("查看预警"),
-                   "all": _g("全部")},
+        "labels": {"load_failed": gettext("加载失败,请刷新重试"), "none": gettext("当前没有生效的预警"),
+                   "external": gettext("外部预警"), "expires": gettext("失效"), "open": gettext("查看预警"),
+                   "all": gettext("全部")},
     }

@@ -129,8 +129,10 @@ def test_an_issued_warning_at_that_level_already_covers_it(world, gauges, users)
 def test_the_handler_is_exactly_once_per_event(world, gauges):
     t0 = base_time()
     send(gauges["a1"], *[(t0 + i * 20 * M, 10.0) for i in range(7)])
-    handled = consume()
+    consume()
     citations = sorted(len(w.citations) for w in HazardWarning.objects.all())
-    assert sum(citations) == handled  # one citation per alarm event, opened or escalated
+    orange_or_red = Event.objects.filter(type__in=["sensing.alarm.opened", "sensing.alarm.escalated"],
+                                         payload__level__in=["orange", "red"]).count()
+    assert sum(citations) == orange_or_red  # one citation per orange or red alarm event
     assert consume() == 0
     assert sorted(len(w.citations) for w in HazardWarning.objects.all()) == citations
