@@ -1,5 +1,6 @@
-"""The event types warnings emit. The lifecycle's (lifecycles.py: submitted, rejected, approved, issued, updated,
-cancelled, expired) carry WarningPayload plus the transition's fields; the rest are declared here.
+"""The event types warnings emit. The lifecycle's (lifecycles.py: submitted, rejected, approved, issued, cancelled)
+carry WarningPayload plus the transition's fields; the rest (the system's updated and expired among them) are
+declared here.
 
 Dissemination (叫应, the comms app) is wired by one handler on "warnings.warning.issued" (msg_type Alert or
 Update) and "warnings.warning.cancelled": WarningPayload holds everything a dispatcher needs (docs/warnings.md)."""
@@ -37,6 +38,14 @@ class WarningPayload(BaseModel):
     msg_type: str | None = Field(description=_("最近一条 CAP 消息的类型:Alert / Update / Cancel"))
 
 
+class Ended(WarningPayload):
+    """The system ended a version: replaced by its next version (updated) or past its expiry (expired)."""
+
+    from_state: str = Field(description=_("变化前的状态"))
+    to_state: str = Field(description=_("变化后的状态"))
+    by: int | None = Field(description=_("替代它的新版本编号(更新时)"))
+
+
 class Merged(WarningPayload):
     alarm: int = Field(description=_("并入的告警编号"))
     raised_from: str | None = Field(description=_("因告警升级而提高前的等级"))
@@ -49,5 +58,7 @@ declare("warnings.warning.drafted", WarningPayload, _("起草了一条预警(人
 declare("warnings.warning.edited", WarningPayload, _("修改了预警草稿"), emitted_by=SERVICES)
 declare("warnings.warning.merged", Merged, _("同一镇街时间窗内的告警并入已有的预警草稿"),
         emitted_by="warnings.handlers.draft_from_alarms")
+declare("warnings.warning.updated", Ended, _("新版本签发,此版本被替代"), emitted_by="warnings.services.supersede")
+declare("warnings.warning.expired", Ended, _("预警到了失效时间"), emitted_by="warnings.services.expire_due")
 declare("warnings.warning.imported", WarningPayload, _("导入了其他机关发布的 CAP 预警(只读)"),
         emitted_by="warnings.services.import_cap")

@@ -1,16 +1,18 @@
 """The warning's lifecycle (core/workflow.py): draft → submitted → approved → issued → updated | cancelled |
 expired, with "reject" sending a submitted or approved warning back to its author.
 
+These are the people's transitions. The two the system makes are in services.py, as sensing's rules open and
+clear alarms: a version becomes "updated" when its next version is issued (in the same transaction), and
+"expired" when the periodic task finds its validity over; both emit their declared events.
+
 From this declaration come the permission rows "warnings.warning.<transition>", the service
 (`WARNING.perform`), the page buttons' checks and the events "warnings.warning.<event>". The rules the table
 cannot express are checked in the `apply` hooks, inside the transition's transaction, so every path (API, page,
 generic view, demo) obeys them:
   - approve: orange and red need a second person: never the author (who drafted or submitted it);
   - issue: not after its own expiry; writes the CAP message (Alert, or Update of the previous version) and
-    retires the previous version ("update");
-  - update: only by issuing a new version (services.revise_warning, then issue);
-  - cancel: writes the CAP Cancel message; external warnings are read-only;
-  - expire: only once the validity has ended (the periodic task, tasks.py)."""
+    retires the previous version (services.supersede);
+  - cancel: writes the CAP Cancel message; external warnings are read-only."""
 
 from __future__ import annotations
 
@@ -70,16 +72,10 @@ def _issued(w: HazardWarning, step: Step) -> None:
 
 
 def _after_issue(w: HazardWarning, step: Step) -> None:
+    from .services import supersede
+
     if w.previous_id is not None:  # the previous version is replaced by this one
-        prev = WARNING.lock(w.previous_id)
-        WARNING.apply(prev, Step(actor=step.actor, transition=WARNING.transition("update"), note=step.note,
-                                 at=step.at, extra={"by": w.pk}))
-
-
-def _updated(w: HazardWarning, step: Step) -> None:
-    if not step.extra.get("by"):
-        raise ServiceError({"state": [_("更新预警请起草新版本并签发,新版本发布时旧版本自动标为已更新")]})
-    w.ended_by, w.ended_at = step.actor if getattr(step.actor, "pk", None) else None, step.at
+        supersede(w, actor=step.actor, at=step.at)
 
 
 def _cancelled(w: HazardWarning, step: Step) -> None:
@@ -88,12 +84,6 @@ def _cancelled(w: HazardWarning, step: Step) -> None:
     _read_only(w)
     w.ended_by, w.ended_at, w.end_note = step.actor, step.at, step.note
     publish_message(w, "Cancel", step.at)
-
-
-def _expired(w: HazardWarning, step: Step) -> None:
-    if w.expires > step.at:
-        raise ServiceError({"expires": [_("预警尚未到失效时间")]})
-    w.ended_at = step.at
 
 
 def _payload(w: HazardWarning) -> dict:
@@ -122,15 +112,9 @@ WARNING = Lifecycle(
         Transition("issue", [S.APPROVED], S.ISSUED, _("签发"), event="issued", grants=DRAFTERS,
                    apply=_issued, after=_after_issue, state_error=_("只有审核通过的预警可以签发"),
                    description=_("预警已签发(CAP Alert,或更新上一版本的 CAP Update)"), style="danger"),
-        Transition("update", [S.ISSUED], S.UPDATED, _("被新版本替代"), event="updated", grants=DRAFTERS,
-                   apply=_updated, state_error=_("只有已发布的预警可以更新"),
-                   description=_("新版本签发,此版本被替代"), payload_fields={"by": (int | None, None)}),
         Transition("cancel", [S.ISSUED], S.CANCELLED, _("解除"), event="cancelled", grants=DRAFTERS,
                    note=REQUIRED, apply=_cancelled, state_error=_("只有已发布的预警可以解除"),
                    note_error=_("解除预警须填写说明"), description=_("预警已解除(CAP Cancel)"), style="danger"),
-        # Nobody but the periodic task (tasks.py, as the system) expires a warning; superusers may.
-        Transition("expire", [S.ISSUED], S.EXPIRED, _("到期"), event="expired", grants={}, apply=_expired,
-                   state_error=_("只有已发布的预警会到期"), description=_("预警到了失效时间")),
     ],
     payload=_payload, payload_schema=WarningPayload, subject=HazardWarning.subject, visible=_visible,
     related=("region", "previous"),

@@ -29,7 +29,8 @@ from .lifecycles import WARNING
 from .models import CapMessage, HazardWarning
 
 __all__ = ["payload", "dispatch_arguments", "clean", "owner_region", "draft_warning", "edit_warning",
-           "revise_warning", "submit", "approve", "reject", "issue", "cancel", "expire_due", "publish_message",
+           "revise_warning", "submit", "approve", "reject", "issue", "cancel", "supersede", "expire_due",
+           "publish_message",
            "draft_from_alarm", "import_cap", "DRAFT_ACTION", "IMPORT_ACTION"]
 
 DRAFT_ACTION = "warnings.warning.draft"
@@ -315,10 +316,25 @@ def cancel(actor, w, note: str = "") -> HazardWarning:
     return WARNING.perform(actor, w, "cancel", note=note)
 
 
+def _end(w: HazardWarning, state: str, *, actor, at: datetime, by: int | None, reason: str) -> None:
+    before = w.state
+    w.state, w.ended_at = state, at
+    _save(w, actor, reason)
+    emit(f"warnings.warning.{state}", actor=actor, region=w.region, subject=w.subject(),
+         payload={**payload(w), "from_state": before, "to_state": state, "by": by})
+
+
+def supersede(new: HazardWarning, *, actor, at: datetime) -> None:
+    """The previous version of `new`, just issued, is replaced by it (state "updated"). Called by the issue
+    transition, in its transaction."""
+    prev = WARNING.lock(new.previous_id)
+    if prev.state != WarningState.ISSUED:
+        raise ServiceError({"previous": [_("上一版本已不在发布状态(已解除或过期),不能作为更新发布")]})
+    _end(prev, WarningState.UPDATED, actor=actor, at=at, by=new.pk, reason="updated")
+
+
 def expire_due(now: datetime | None = None) -> int:
     """Expire every issued warning whose validity has ended (the periodic task; the system is the actor)."""
-    from tianmu.core.workflow import Step
-
     now = now or timezone.now()
     done = 0
     for pk in HazardWarning.objects.filter(state=WarningState.ISSUED, expires__lte=now).values_list("pk", flat=True):
@@ -326,7 +342,7 @@ def expire_due(now: datetime | None = None) -> int:
             w = WARNING.lock(pk)
             if w.state != WarningState.ISSUED or w.expires > now:
                 continue
-            WARNING.apply(w, Step(actor=None, transition=WARNING.transition("expire"), note="", at=now))
+            _end(w, WarningState.EXPIRED, actor=None, at=now, by=None, reason="expired")
             done += 1
     return done
 

@@ -119,6 +119,7 @@ def form_page(request, pk: int | None = None):
                 errors.setdefault(err["field"], []).append(err["message"])
         except ScopeError as exc:
             errors.setdefault("areas", []).append(str(exc.message))
+        errors["general"] = errors.pop("__all__", [])  # templates cannot name "__all__"
         values = {**data, "areas": data["areas"]}
     elif w is not None:
         values = {name: getattr(w, name) for name in FORM_FIELDS if name not in ("areas", "polygon", "onset", "expires")}
