@@ -152,6 +152,7 @@ TAG_GROUPS = {
     "map": "Command map: layers, statistics, search",
     "sensing": "Monitoring: latest values, readings, alarms, thresholds; stations and sensors",
     "registry": "Emergency base data (应急基础数据)",
+    "warnings": "Warnings: drafts, review, issue as CAP 1.2, updates, cancellation; imported CAP alerts",
 }
 
 

@@ -51,7 +51,7 @@ def test_operation_ids_are_unique_readable_and_tagged(client):
     assert {t for _method, _path, op in ops for t in op["tags"]} == set(listed)
     assert all(name.isascii() for name in listed)
     groups = [name.split()[0] for name in listed]
-    assert groups == sorted(groups, key=["core", "map", "sensing", "registry"].index)
+    assert groups == sorted(groups, key=["core", "map", "sensing", "registry", "warnings"].index)
     about = {t["name"]: t.get("description", "") for t in spec["tags"]}
     assert about["registry / shelters"].startswith("避灾安置场所") and about["map"].startswith("一张图")
     assert spec["paths"]["/api/v1/shelters/"]["get"]["tags"] == ["registry / shelters"]
