@@ -56,8 +56,10 @@ def test_an_orange_alarm_drafts_a_warning_that_a_second_person_issues_and_the_ma
     assert duty.locator(".wn-cap-link").count() == 1
     cap = duty.locator(".wn-cap-link").get_attribute("href")
     assert duty.request.get(cap).headers["content-type"].startswith("application/cap+xml")
-    timeline = duty.locator("#wn-timeline").inner_text()
-    assert "warnings.warning.submitted" in timeline and "warnings.warning.issued" in timeline
+    steps = duty.eval_on_selector_all("#wn-timeline li", "els => els.map(e => e.dataset.type)")
+    assert steps == ["warnings.warning.drafted", "warnings.warning.submitted", "warnings.warning.approved",
+                     "warnings.warning.issued"]
+    assert "李晓燕" in duty.locator("#wn-timeline").inner_text()  # who submitted
     shot(duty, "warnings-issued")
 
     duty.goto("/")

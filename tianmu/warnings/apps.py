@@ -17,7 +17,7 @@ class WarningsConfig(plugins.TianmuApp):
     urls = [("warnings/", "tianmu.warnings.urls")]
     menu = [plugins.MenuItem(_("预警发布"), "warnings:list", order=45, key="warnings")]
     map_layers = [plugins.MapLayer("warnings", panel="warnings/map_panel.html", scripts=("warnings/map.js",),
-                                   config="tianmu.warnings.views:map_layer_config", order=5)]
+                                   styles=("warnings/warnings.css",), config="tianmu.warnings.views:map_layer_config", order=5)]
     demo_steps = [plugins.DemoStep("warnings.decisions", "tianmu.warnings.demo:decisions_step",
                                    after=("sensing.storm",), phase="replay")]
     matrix = "tianmu.warnings.tests.matrix:matrix_objects"

@@ -452,7 +452,7 @@ def _alarm_headline(town: Region, hazard: str, level: str) -> str:
 
 def _alarm_description(citations: list[dict]) -> str:
     lines = [c["text"] for c in citations]
-    return "据监测告警:\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(lines, 1)) + "\n(系统起草,须人工审核后发布)"
+    return "据监测:\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(lines, 1))
 
 
 def _chinese():

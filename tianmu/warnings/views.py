@@ -36,6 +36,11 @@ __all__ = ["list_page", "form_page", "detail_page", "act", "revise", "import_pag
 
 PAGE_SIZE = 50
 FORM_FIELDS = ("hazard_type", "level", "areas", "polygon", "onset", "expires", *services.TEXT_FIELDS)
+# What each event of a warning says in its timeline.
+TIMELINE_LABELS = {"drafted": _("起草"), "edited": _("修改草稿"), "merged": _("并入告警"), "submitted": _("提交审核"),
+                   "rejected": _("退回修改"), "approved": _("审核通过"), "issued": _("签发"),
+                   "updated": _("被新版本替代"), "cancelled": _("解除"), "expired": _("到期"),
+                   "imported": _("导入")}
 PAGE_TRANSITIONS = {"submit": _("已提交审核"), "reject": _("已退回修改"), "approve": _("已审核通过"),
                     "issue": _("预警已签发"), "cancel": _("预警已解除")}
 
@@ -155,7 +160,8 @@ def detail_page(request, pk: int):
     ] + ([{"type": "Feature", "geometry": w.polygon, "properties": {"name": ""}}] if w.polygon else [])}
     newer = getattr(w, "next_version", None) if hasattr(w, "next_version") else None
     return render(request, "warnings/detail.html", {
-        "w": w, "areas": areas, "timeline": timeline(w), "cap_messages": w.messages.order_by("sent", "id"),
+        "w": w, "areas": areas,
+        "timeline": [(e, TIMELINE_LABELS.get(e.type.rsplit(".", 1)[-1], e.type)) for e in timeline(w)], "cap_messages": w.messages.order_by("sent", "id"),
         "transitions": [t for t in WARNING.available(request.user, w) if t.name in PAGE_TRANSITIONS],
         "can_edit": w.state == WarningState.DRAFT and not w.external
         and can(request.user, services.DRAFT_ACTION, w.region),

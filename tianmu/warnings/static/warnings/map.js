@@ -70,10 +70,12 @@
       var p = f.properties;
       if (seen[p.id]) return;
       seen[p.id] = true;
-      var li = el("li", "lv-" + p.level);
-      var a = el("a", "", p.level_label + " · " + p.headline);
+      var li = el("li", "wn-map-item");
+      li.appendChild(el("span", "wn-level lv-" + p.level, p.level_label));
+      var a = el("a", "", p.headline);
       a.href = p.url;
       li.appendChild(a);
+      if (p.external) li.appendChild(el("span", "muted", " · " + T.external));
       list.appendChild(li);
     });
     if (!list.children.length) list.appendChild(el("li", "muted", T.none));
