@@ -191,9 +191,7 @@ def build_alert(w, message, *, base_url: str = "") -> str:
 
 
 def conf_base_url() -> str:
-    from django.conf import settings
-
-    return getattr(settings, "TIANMU_PUBLIC_URL", "") or "http://localhost:8000"
+    return conf("WARNINGS_PUBLIC_URL").rstrip("/")
 
 
 # ---- validation and parsing ----------------------------------------------------------------------------------

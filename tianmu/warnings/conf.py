@@ -41,6 +41,8 @@ DEFAULTS = {
     "WARNINGS_CAP_SENDER_NAME": "杭州市临安区应急管理局",
     "WARNINGS_CAP_SENDER_NAME_EN": "Lin'an District Emergency Management Bureau, Hangzhou",
     "WARNINGS_CAP_GEOCODE_NAME": "GB/T 2260",  # [U]
+    # The address the public reaches the platform at: CAP <web> links to the warning's page under it.
+    "WARNINGS_PUBLIC_URL": os.environ.get("TIANMU_PUBLIC_URL", "http://localhost:8000"),
     "WARNINGS_CAP_STATUS": os.environ.get("TIANMU_CAP_STATUS", "Actual"),  # "Exercise" for drills
     # Imports of other authorities' CAP files.
     "WARNINGS_CAP_MAX_BYTES": 512 * 1024,
