@@ -437,7 +437,9 @@ def draft_from_alarm(evidence: dict | None, *, now: datetime | None = None) -> H
         headline=_alarm_headline(town, hazard, level), citations=[citation], alarm_ids=[evidence["id"]],
         description=_alarm_description([citation]), instruction_public=str(_DEFAULT_INSTRUCTION),
         previous=previous, version=previous.version + 1 if previous else 1, created_at=now)
-    _save(w, None, "drafted from alarm", [area])
+    # A new version keeps the areas of the one it replaces, so issuing it never drops a village.
+    areas = [*previous.areas.all(), area] if previous is not None else [area]
+    _save(w, None, "drafted from alarm", areas)
     emit("warnings.warning.drafted", region=town, subject=w.subject(), payload=payload(w))
     return w
 

@@ -136,3 +136,21 @@ def test_the_handler_is_exactly_once_per_event(world, gauges):
     assert sum(citations) == orange_or_red  # one citation per orange or red alarm event
     assert consume() == 0
     assert sorted(len(w.citations) for w in HazardWarning.objects.all()) == citations
+
+
+def test_a_higher_alarm_under_an_issued_warning_drafts_its_next_version_keeping_its_areas(world, gauges, users):
+    from tianmu.core.models import Region
+
+    t0 = base_time()
+    other_village = Region.objects.create(code="330112001002", name="甲二村", level="village", parent=world["town_a"],
+                                          lon=119.35, lat=30.2, boundary=None)
+    issued = services.draft_warning(users["commander"], {
+        "hazard_type": "rainstorm", "level": "yellow", "areas": [other_village.code, world["village_a"].code],
+        "expires": t0 + timedelta(days=5), "headline": "甲镇暴雨黄色预警", "description": "降雨"})
+    for step in ("submit", "approve", "issue"):
+        issued = getattr(services, step)(users["commander"], issued)
+    send(gauges["a1"], *[(t0 + i * 20 * M, 10.0) for i in range(7)])  # orange
+    consume()
+    draft = rainstorm(state="draft").get()
+    assert draft.previous == issued and draft.version == 2 and draft.level == "orange"
+    assert set(draft.areas.all()) == {other_village, world["village_a"]}
