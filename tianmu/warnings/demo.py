@@ -14,7 +14,7 @@ from . import services
 from .choices import Origin, WarningState, level_rank
 from .models import HazardWarning
 
-__all__ = ["decisions_step", "run_draft_handler"]
+__all__ = ["decisions_step", "make_decisions", "run_draft_handler"]
 
 HANDLER = "tianmu.warnings.handlers.draft_from_alarms"
 
@@ -37,7 +37,14 @@ def _user(name: str) -> User | None:
     return User.objects.filter(username=name, is_active=True).first()
 
 
-def decisions_step(ctx) -> dict:
+def decisions_step(ctx) -> str:
+    """The replay step: what `tianmu demo` prints."""
+    c = make_decisions()
+    return (f"预警: 监测告警起草 {c['drafts']} 份草稿; 值班员签发 {c['issued']} 份(第二人审核), 更新 {c['updated']} 份, "
+            f"解除 {c['cancelled']} 份; 其余 {c['drafts'] - c['issued']} 份待审核")
+
+
+def make_decisions() -> dict:
     handled = run_draft_handler()
     duty, second = _user("duty"), _user("admin")
     counts = {"events": handled, "drafts": 0, "issued": 0, "updated": 0, "cancelled": 0}
