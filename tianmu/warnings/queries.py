@@ -13,7 +13,7 @@ from tianmu.core.errors import ServiceError
 from tianmu.core.models import Event, Region
 from tianmu.core.scope import home_code, region_prefix
 
-from .choices import ACTIVE, PUBLISHED, HazardType, Level, Origin, WarningState
+from .choices import ACTIVE, LEVEL_RANK, PUBLISHED, HazardType, Level, Origin, WarningState
 from .models import CapMessage, HazardWarning
 
 __all__ = ["visible", "WarningFilter", "warnings", "timeline", "current_public", "map_features", "towns_for",
@@ -72,8 +72,10 @@ def warnings(actor, flt: WarningFilter | None = None) -> QuerySet:
         if not flt.town.isdigit() or len(flt.town) > 12:
             raise ServiceError({"town": ["无效的区划代码"]})
         qs = qs.filter(Q(region__code__startswith=flt.town) | Q(areas__code__startswith=flt.town)).distinct()
+    severity = Case(*[When(level=lv, then=Value(rank)) for lv, rank in LEVEL_RANK.items()], default=Value(0),
+                    output_field=IntegerField())
     return (qs.select_related("region", "created_by", "approved_by", "issued_by")
-            .annotate(waiting=awaiting()).order_by("waiting", "-created_at", "-id"))
+            .annotate(waiting=awaiting(), severity=severity).order_by("waiting", "-severity", "-created_at", "-id"))
 
 
 def towns_for(actor) -> QuerySet:

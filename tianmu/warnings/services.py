@@ -452,9 +452,18 @@ def _alarm_headline(town: Region, hazard: str, level: str) -> str:
         return f"{town.name}{HazardType(hazard).label}{Level(level).label}预警"
 
 
+ALARM_DESCRIPTION_LINES = 5
+
+
 def _alarm_description(citations: list[dict]) -> str:
-    lines = [c["text"] for c in citations]
-    return "据监测:\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(lines, 1))
+    """The public text of an alarm draft: the most severe readings (at most five), then how many more; every
+    citation stays in `citations` as evidence for the reviewer."""
+    ranked = sorted(citations, key=lambda c: (-level_rank(c["level"]), c["at"]))
+    lines = [c["text"].split(";")[0] for c in ranked[:ALARM_DESCRIPTION_LINES]]
+    text = "据监测:\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(lines, 1))
+    if len(citations) > ALARM_DESCRIPTION_LINES:
+        text += f"\n等共 {len(citations)} 条监测告警。"
+    return text
 
 
 def _chinese():
