@@ -61,7 +61,7 @@
       var c = COLORS[f.properties.level] || "#1565c0";
       L.geoJSON(f, {
         pane: "warnings",
-        style: {color: c, weight: 2, fillColor: c, fillOpacity: 0.28, dashArray: f.properties.external ? "6 4" : null}
+        style: {color: c, weight: 3, fillColor: c, fillOpacity: 0.35, dashArray: f.properties.external ? "6 4" : null}
       }).bindPopup(function () { return popup(f.properties); }).addTo(layer);
     });
     var seen = {};
