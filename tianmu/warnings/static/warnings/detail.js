@@ -27,5 +27,5 @@
       }
     }
   }).addTo(map);
-  map.fitBounds(layer.getBounds(), {padding: [16, 16]});
+  map.fitBounds(layer.getBounds(), {padding: [16, 16], maxZoom: 12});
 })();
