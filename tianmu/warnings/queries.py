@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tianmu.core.errors import ServiceError
 from tianmu.core.models import Event, Region
@@ -45,7 +46,7 @@ def _choice(name: str, value, choices) -> str | None:
     if value in (None, ""):
         return None
     if value not in choices.values:
-        raise ServiceError({name: ["无效的选项"]})
+        raise ServiceError({name: [_("不是有效的选项")]})
     return value
 
 
@@ -70,7 +71,7 @@ def warnings(actor, flt: WarningFilter | None = None) -> QuerySet:
         qs = qs.filter(origin=flt.origin)
     if flt.town:
         if not flt.town.isdigit() or len(flt.town) > 12:
-            raise ServiceError({"town": ["无效的区划代码"]})
+            raise ServiceError({"town": [_("不是有效的区划代码")]})
         qs = qs.filter(Q(region__code__startswith=flt.town) | Q(areas__code__startswith=flt.town)).distinct()
     severity = Case(*[When(level=lv, then=Value(rank)) for lv, rank in LEVEL_RANK.items()], default=Value(0),
                     output_field=IntegerField())

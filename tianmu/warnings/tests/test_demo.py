@@ -16,10 +16,13 @@ from tianmu.warnings.choices import WarningState
 from tianmu.warnings.demo import decisions_step
 from tianmu.warnings.models import CapMessage, HazardWarning
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_demo_people_decide_after_the_storm(world):
+    from .test_from_alarms import seed_default_thresholds
+
+    seed_default_thresholds()
     admin = world["users"]["admin"]
     User.objects.create(username="duty", role=Role.COMMANDER, region=world["district"])
     t0 = base_time()

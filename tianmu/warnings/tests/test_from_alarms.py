@@ -19,9 +19,8 @@ from tianmu.warnings import services
 from tianmu.warnings.choices import Origin, WarningState
 from tianmu.warnings.models import HazardWarning
 
-# Transactional (the consumer runs its own transactions); serialized_rollback keeps the default thresholds the
-# migrations seeded, which a flush between tests would otherwise remove.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# Transactional: the consumer runs its own transactions.
+pytestmark = pytest.mark.django_db(transaction=True)
 M = timedelta(minutes=1)
 HANDLER = "tianmu.warnings.handlers.draft_from_alarms"
 
@@ -40,6 +39,20 @@ def consume() -> int:
     result = run_handler(handler(HANDLER))
     assert not result.error, result.error
     return result.handled
+
+
+@pytest.fixture(autouse=True)
+def default_thresholds(db):
+    """The default thresholds sensing's migration seeds, which the flush after a transactional test removes."""
+    seed_default_thresholds()
+
+
+def seed_default_thresholds() -> None:
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("tianmu.sensing.migrations.0002_default_thresholds").seed(apps, None)
 
 
 @pytest.fixture
