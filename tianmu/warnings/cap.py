@@ -8,6 +8,7 @@ In: defusedxml refuses DTDs, entities and external references before lxml valida
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -94,13 +95,22 @@ def _rings(geometry: dict | None) -> list[list]:
 
 # ---- out -----------------------------------------------------------------------------------------------------
 
+# Characters XML 1.0 cannot carry (control characters other than tab, newline and carriage return; surrogates;
+# U+FFFE and U+FFFF): dropped from texts people typed before they go into a CAP message.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value) -> str:
+    return NOT_XML.sub("", str(value))
+
+
 def _text(parent, tag: str, value) -> None:
     from lxml import etree
 
     if value is None or value == "":
         return
     node = etree.SubElement(parent, f"{{{NS}}}{tag}")
-    node.text = str(value)
+    node.text = xml_text(value)
 
 
 def _pair(parent, tag: str, name: str, value: str) -> None:

@@ -267,7 +267,12 @@ def feed_json(request):
 @require_safe
 def feed_atom(request):
     """Current warnings as an Atom feed linking each CAP file (the OASIS CAP feed convention)."""
-    from xml.sax.saxutils import escape
+    from xml.sax.saxutils import escape as xml_escape
+
+    from .cap import xml_text
+
+    def escape(value) -> str:
+        return xml_escape(xml_text(value))
 
     self_url = request.build_absolute_uri(reverse("warnings:feed_atom"))
     parts = ['<?xml version="1.0" encoding="UTF-8"?>', '<feed xmlns="http://www.w3.org/2005/Atom">',

@@ -197,3 +197,11 @@ def test_import_through_api_and_page(world, users):
     assert Client().get(f"/warnings/cap/{received.pk}.xml").status_code == 404  # not ours to republish
     assert client.get(f"/warnings/cap/{received.pk}.xml").status_code == 200
     assert json.loads(client.get("/warnings/feed.json").content)["alerts"] == []
+
+
+def test_control_characters_people_type_never_break_a_cap_message(world, users):
+    w = make_warning(users["commander"], world["town_a"], "issued", headline="甲镇\x1f预警", description="内容\x00\x0b")
+    w = services.cancel(users["commander"], w, note="0\x1f0")
+    for message in w.messages.all():
+        parsed(message)
+    assert "\x1f" not in w.messages.get(msg_type="Cancel").xml
