@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "tianmu.registry",
     "tianmu.sensing",
     "tianmu.comms",
+    "tianmu.warnings",
     "tianmu.commandmap",
     "tianmu.demo",
 ]

@@ -48,11 +48,15 @@ def _tail(path: Path, n: int = 40) -> str:
         return ""
 
 
+_SERVER: dict[str, dict[str, str]] = {}
+
+
 @pytest.fixture(scope="session")
 def live_server_url(tmp_path_factory):
     """Base URL of a real uvicorn server over a freshly built demo database."""
     var_dir = tmp_path_factory.mktemp("tianmu-e2e-var")
     env = _server_env(var_dir)
+    _SERVER["env"] = env
     demo = subprocess.run([sys.executable, "-m", "tianmu.cli", "demo", "--no-serve"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=DEMO_TIMEOUT_S)
     if demo.returncode != 0:
@@ -90,6 +94,20 @@ def live_server_url(tmp_path_factory):
             proc.kill()
             proc.wait(timeout=5)
         log.close()
+
+
+@pytest.fixture
+def tianmu_command(live_server_url):
+    """tianmu_command("handle_events", "--once"): run a `tianmu` command against the live server's database, as
+    the supervised workers would (the browser tests' server runs uvicorn only)."""
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "tianmu.cli", *args], cwd=REPO, env=_SERVER["env"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"tianmu {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        return done.stdout
+
+    return run
 
 
 @pytest.fixture(scope="session")

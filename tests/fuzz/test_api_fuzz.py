@@ -88,6 +88,11 @@ def fuzz_world(world, records):
         sensor = records["sensors"][side]
         alarms.append(Alarm.objects.create(rule="rainstorm", metric="rain_3h", sensor=sensor, region=sensor.region,
                                            level=Level.RED, peak_level=Level.RED, value=120, threshold=100))
+    from tianmu.warnings.tests.helpers import make_warning
+
+    # A draft and an issued warning in each town, so the warning routes run past "not found".
+    warnings = [make_warning(users["admin"], world[town], state, headline=f"{mark}fuzz{state}").pk
+                for town, mark in (("town_a", ""), ("town_b", "蔺")) for state in ("draft", "issued")]
     regions = [world[name].code for name in ("district", "town_a", "town_b", "village_a", "village_b")]
     sensors = [records["sensors"][side].code for side in "ab"]
     stations = [records["stations"][side].code for side in "ab"]
@@ -97,7 +102,7 @@ def fuzz_world(world, records):
         # Valid input for a new record of each kind in village A1 or B1, to start a create or an update from.
         "records": {kind.slug: [record_data(kind, world[v], "fuzz") for v in ("village_a", "village_b")]
                     for kind in kinds()},
-        "path": {"alarm_id": [a.pk for a in alarms], "code": sensors, "key": sensors + stations,
+        "path": {"alarm_id": [a.pk for a in alarms], "warning_id": warnings, "code": sensors, "key": sensors + stations,
                  "slug": [kind.slug for kind in kinds()]},
         "query": {"region": regions, "parent": regions, "sensor": sensors, "station": stations, "q": ["测试", "蔺"],
                   "page": BIG, "page_size": BIG, "lon": NUMBERS, "lat": NUMBERS, "radius": NUMBERS + ["500"],

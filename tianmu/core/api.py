@@ -153,6 +153,7 @@ TAG_GROUPS = {
     "sensing": "Monitoring: latest values, readings, alarms, thresholds; stations and sensors",
     "comms": "Command communications: responsible persons, dispatches, confirmations (叫应), inbox, board",
     "registry": "Emergency base data (应急基础数据)",
+    "warnings": "Warnings: drafts, review, issue as CAP 1.2, updates, cancellation; imported CAP alerts",
 }
 
 

@@ -37,7 +37,7 @@ __all__ = ["visible_sensors", "latest_values", "sensor_for", "readings", "hourly
            "dead_letters", "thresholds", "parse_time", "MAX_RAW_POINTS", "MAX_RAW_SPAN", "MAX_HOURLY_SPAN",
            "MAX_DAILY_SPAN", "daily", "day_start", "sensor_by_pk", "order_alarms", "LEVEL_ORDER", "LEVEL_ORDER_LATEST", "alarm_counts", "alarm_towns", "chart_thresholds", "CHART_RULES",
            "map_sensor_rows", "map_alarm_rows", "can_see_dead_letters", "alarms_by_station", "station_level_counts",
-           "station_groups", "visible_station", "alarm_place", "open_alarms_by_group"]
+           "station_groups", "visible_station", "alarm_place", "open_alarms_by_group", "alarm_evidence"]
 
 MAX_RAW_POINTS = 20_000
 # The times a query may name (parse_time).
@@ -431,3 +431,21 @@ def map_alarm_rows(actor, limit: int = 2000) -> list[dict]:
                     "town_name": a.region.parent.name if a.region.parent_id and a.region.level == "village" else "",
                     "opened_at": timezone.localtime(a.opened_at).isoformat(), "cleared": a.cleared_at is not None})
     return out
+
+
+def alarm_evidence(alarm_id: int, *, hours: int = 3) -> dict | None:
+    """What another app cites about an alarm (warnings' drafts from alarms), read by the system, not for a
+    person: the rule and values, the sensor and station, its village and town, and the sensor's readings of the
+    last `hours` before the alarm's data time. None if the alarm is gone."""
+    a = Alarm.objects.select_related("sensor", "station", "region__parent").filter(pk=alarm_id).first()
+    if a is None:
+        return None
+    at = a.observed_at or a.opened_at
+    series = readings(a.sensor, at - timedelta(hours=hours), at + timedelta(seconds=1))
+    village = a.region if a.region.level == "village" else None
+    town = a.region.parent if village is not None else a.region if a.region.level == "town" else None
+    return {"id": a.pk, "kind": a.kind, "rule": a.rule, "rule_label": Rule(a.rule).label, "metric": a.metric,
+            "metric_label": Metric(a.metric).label, "level": a.level, "value": a.value, "threshold": a.threshold,
+            "unit": a.sensor.unit, "sensor": a.sensor.code, "sensor_name": a.sensor.name,
+            "station": a.station.name if a.station_id else "", "region": a.region, "village": village, "town": town,
+            "observed_at": at, "readings": series[-12:]}

@@ -19,7 +19,9 @@ from tianmu.core.registry.kinds import kinds
 
 # URL prefixes that are not the platform's own (Django admin's static jsi18n, language switch, login).
 PUBLIC = {"login/", "logout/", "i18n/setlang/", "api/v1/health", "api/v1/docs", "api/v1/openapi.json", "api/docs",
-          "favicon.ico"}
+          "favicon.ico",
+          # Published warnings: the public CAP files and feeds (warnings/views.py; imported alerts stay private).
+          "warnings/feed.atom", "warnings/feed.json", "warnings/cap/"}
 SCOPED_ROLES = ["town_staff", "village_responder"]
 ALL_ROLES = ["commander", "admin", "leader", "town_staff", "village_responder", "api_client"]
 STREAMING = {"events/stream"}
