@@ -139,6 +139,18 @@ def cancel(actor, d: Dispatch) -> int:
     """Stop a dispatch: its queued deliveries are not sent, its escalations stop. Returns how many were
     stopped. A message already handed to a gateway cannot be called back."""
     check(actor, "comms.dispatch.cancel", d.region)
+    return _stop(d, actor, str(_("发送批次已撤销")))
+
+
+def stop(source: str, subject_id, *, reason: str) -> int:
+    """Stop every active dispatch about one subject (a warning that was replaced by a new version, cancelled or
+    expired): queued deliveries are not sent and escalations stop, with `reason` on each. The subject's own app
+    calls this as the system when its subject no longer holds (no actor, no permission check)."""
+    return sum(_stop(d, None, reason) for d in
+               Dispatch.objects.filter(source=source, subject_id=str(subject_id), status=DispatchStatus.ACTIVE))
+
+
+def _stop(d: Dispatch, actor, reason: str) -> int:
     with transaction.atomic():
         d = Dispatch.objects.select_for_update().get(pk=d.pk)
         if d.status == DispatchStatus.CANCELLED:
@@ -147,7 +159,7 @@ def cancel(actor, d: Dispatch) -> int:
         d.status, d.cancelled_at = DispatchStatus.CANCELLED, now
         d.save(update_fields=["status", "cancelled_at"])
         stopped = Delivery.objects.filter(dispatch=d, status__in=OPEN_STATUSES, attempt_key="").update(
-            status=DeliveryStatus.CANCELLED, reason=str(_("发送批次已撤销")), lease_until=None)
+            status=DeliveryStatus.CANCELLED, reason=reason[:200], lease_until=None)
         emit("comms.dispatch.cancelled", actor=actor, region=d.region, subject=f"dispatch:{d.pk}",
              payload={"dispatch": d.pk, "cancelled": stopped})
     return stopped

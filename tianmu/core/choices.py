@@ -50,6 +50,7 @@ class Hazard(models.TextChoices):
     GEOLOGICAL = "geological", _("地质灾害")
     FOREST_FIRE = "forest_fire", _("森林火灾")
     HIGH_TEMPERATURE = "high_temperature", _("高温")
+    GALE = "gale", _("大风")
     COLD_WAVE = "cold_wave", _("寒潮/冰冻")
     ACCIDENT = "accident", _("生产安全事故")
     OTHER = "other", _("其他")

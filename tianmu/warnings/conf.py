@@ -54,9 +54,6 @@ DEFAULTS = {
     # The public feed: at most this many alerts; browsers and proxies may cache it this long (seconds).
     "WARNINGS_FEED_MAX": 200,
     "WARNINGS_FEED_CACHE_SECONDS": 60,
-    # Dissemination progress on the warning page: "module:function" (warning) → dict or None. Empty until the
-    # comms app is wired (docs/warnings.md, "Dissemination").
-    "WARNINGS_PROGRESS_PROVIDER": "",
 }
 
 

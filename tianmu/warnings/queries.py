@@ -121,3 +121,13 @@ def map_features(actor, *, hazard_type: str | None = None, level: str | None = N
         if w.polygon:
             features.append({"type": "Feature", "geometry": w.polygon, "properties": {**props, "area": ""}})
     return {"type": "FeatureCollection", "features": features, "warnings": len(rows)}
+
+
+def dissemination(w: HazardWarning, actor) -> list[dict]:
+    """The warning's dispatches through the command-communications network (comms), newest first, each with its
+    progress (comms.queries.progress) limited to the persons in the actor's region."""
+    from tianmu.comms.models import Dispatch
+    from tianmu.comms.queries import progress
+
+    return [{"dispatch": d, "p": progress(d, actor)}
+            for d in Dispatch.objects.filter(source="warnings.warning", subject_id=str(w.pk)).order_by("-created_at", "-pk")]

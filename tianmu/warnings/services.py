@@ -57,16 +57,25 @@ def payload(w: HazardWarning) -> dict:
     }
 
 
+# A warning's type as the command-communications network files it (subscriptions filter by core.choices.Hazard).
+COMMS_HAZARD = {HazardType.GEOHAZARD: "geological"}
+
+
 def dispatch_arguments(event_payload: dict) -> dict:
     """The keyword arguments of comms.services.dispatch(actor, **…) for an issued or cancelled warning's event
-    (the seam the merger wires; a cancelled warning is disseminated as its cancellation)."""
+    (handlers.disseminate; a cancelled warning is disseminated as its cancellation, an update as the new text)."""
     cancelled = event_payload["state"] == WarningState.CANCELLED
     title = event_payload["title"]
+    if event_payload.get("msg_type") == "Update" and not cancelled:
+        title = f"【更新】{title}"
+    hazard = event_payload["hazard_type"]
     return {
         "source": "warnings.warning", "subject_id": event_payload["warning"], "subject_url": event_payload["url"],
         "title": f"【解除】{title}" if cancelled else title, "text": event_payload["text"],
-        "level": event_payload["level"], "regions": event_payload["region_ids"],
-        "hazard_types": (event_payload["hazard_type"],),
+        "level": event_payload["level"], "regions": event_payload["regions"],
+        "hazard_types": (COMMS_HAZARD.get(hazard, hazard),),
+        # An all-clear informs; only the warning itself asks each person to confirm (叫应, orange and red).
+        **({"confirm": False} if cancelled else {}),
     }
 
 

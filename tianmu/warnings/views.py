@@ -20,7 +20,6 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from tianmu.core.errors import ScopeError, ServiceError
 from tianmu.core.models import Region
-from tianmu.core.plugins import resolve
 from tianmu.core.scope import can, region_prefix
 from tianmu.core.views import transition_view
 
@@ -29,7 +28,7 @@ from .choices import HazardType, Level, Origin, WarningState
 from .conf import conf
 from .lifecycles import WARNING
 from .models import CapMessage, HazardWarning
-from .queries import WarningFilter, current_public, timeline, towns_for, visible, warnings
+from .queries import WarningFilter, current_public, dissemination, timeline, towns_for, visible, warnings
 
 __all__ = ["list_page", "form_page", "detail_page", "act", "revise", "import_page", "cap_file", "feed_atom",
            "feed_json", "map_layer_config"]
@@ -149,10 +148,7 @@ def form_page(request, pk: int | None = None):
 def detail_page(request, pk: int):
     w = get_object_or_404(visible(request.user).select_related("region", "previous", "created_by", "submitted_by",
                                                                 "approved_by", "issued_by", "ended_by"), pk=pk)
-    progress = None
-    provider = conf("WARNINGS_PROGRESS_PROVIDER")
-    if provider and w.state != WarningState.DRAFT:
-        progress = resolve(provider)(w)
+    progress = dissemination(w, request.user) if w.state != WarningState.DRAFT else None
     areas = list(w.areas.all())
     shapes = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": g, "properties": {"name": n}}

@@ -43,7 +43,7 @@ def test_draft_submit_approve_issue_records_who_and_when_and_publishes_an_alert(
     assert p["title"] == w.headline and w.description in p["text"] and p["url"] == f"/warnings/{w.pk}/"
     assert p["msg_type"] == "Alert" and p["identifier"] == msg.identifier
     args = services.dispatch_arguments(p)
-    assert args["regions"] == [world["village_a"].pk] and args["level"] == "orange" and args["subject_id"] == w.pk
+    assert args["regions"] == [world["village_a"].code] and args["level"] == "orange" and args["subject_id"] == w.pk
 
 
 ALLOWED = {(s, t.name) for t in WARNING.transitions.values() for s in t.sources}
