@@ -15,3 +15,7 @@ def users(world):
     u["town_staff_2"] = User.objects.create(username="town_a2", role=Role.TOWN_STAFF, region=world["town_a"])
     u["commander_2"] = User.objects.create(username="commander2", role=Role.COMMANDER, region=world["district"])
     return u
+
+
+# The responsible persons of the shared world (district duty room, town and village leads), for dissemination.
+from tianmu.comms.tests.conftest import people  # noqa: E402, F401

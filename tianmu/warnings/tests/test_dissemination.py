@@ -9,7 +9,6 @@ import pytest
 from tianmu.comms.choices import DispatchStatus
 from tianmu.comms.models import Delivery, Dispatch
 from tianmu.comms.services import confirm
-from tianmu.comms.tests.conftest import people  # noqa: F401 - the shared fixture of responsible persons
 from tianmu.core.consumers import run_handler
 from tianmu.core.eventtypes import handler
 from tianmu.warnings import services
