@@ -1,10 +1,13 @@
 """Real-browser test of warnings: an orange alarm drafts a warning (through the event worker), the town's staff
-submit it, a second person approves and issues it on its page, and it shows on the command map. (The 叫应 part
-is added when dissemination is wired.)"""
+submit it, a second person approves and issues it on its page, it shows on the command map, the event worker
+sends it to the persons responsible for its areas (comms), and the 叫应 board and the warning's progress follow
+as a person confirms through the one-tap link, signed out, on a phone."""
 
 from __future__ import annotations
 
 import pytest
+
+from django.core import signing
 
 from .helpers import api, shot
 
@@ -24,7 +27,13 @@ DOWNPOUR_JS = """async (code) => {
 }"""
 
 
-def test_an_orange_alarm_drafts_a_warning_that_a_second_person_issues_and_the_map_shows(login, tianmu_command):
+# The e2e server runs without TIANMU_SECRET_KEY (conftest strips TIANMU_*), so it signs with settings.py's
+# development key; the test makes the link the way the SMS carries it.
+DEV_KEY = "dev-insecure-tianmu-key-do-not-use-in-production-0123456789"
+
+
+def test_an_orange_alarm_drafts_a_warning_that_a_second_person_issues_and_its_persons_confirm(
+        login, tianmu_command, browser, live_server_url):
     duty = login("duty")
     data = api(duty, "/api/v1/map/sensors")
     rows = [dict(zip(data["fields"], row, strict=True)) for row in data["features"]]
@@ -71,4 +80,37 @@ def test_an_orange_alarm_drafts_a_warning_that_a_second_person_issues_and_the_ma
     duty.wait_for_function("() => document.body.dataset.warningsReady === '2'")
     assert draft["headline"] not in duty.locator("#warnings-list").inner_text()
     shot(duty, "warnings-map")
+
+    # Dissemination: the event worker sends the issued warning to everyone responsible for its areas.
+    tianmu_command("handle_events", "--once")
+    [dispatch] = api(duty, f"/api/v1/comms/dispatches?source=warnings.warning&subject_id={draft['id']}")
+    assert dispatch["confirm"] and dispatch["level"] == "orange"
+    waiting = [p for t in api(duty, "/api/v1/comms/board")["towns"] for v in t["villages"] for p in v["people"]
+               if p["dispatch"] == dispatch["id"]]
+    assert waiting, "an orange warning asks its persons to confirm"
+    before = api(duty, f"/api/v1/comms/dispatches/{dispatch['id']}")
+    assert before["confirmed"] == 0 and before["unconfirmed"] == len({p["delivery"] for p in waiting})
+
+    # One of them confirms through the one-tap link in their SMS, signed out, on a phone.
+    token = signing.dumps(waiting[0]["delivery"], key=DEV_KEY, salt="tianmu.comms.confirm", compress=True)
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=live_server_url)
+    try:
+        phone = ctx.new_page()
+        phone.goto(f"/comms/c/{token}/")
+        assert draft["headline"] in phone.inner_text("main")
+        phone.get_by_role("button", name="确认收到").click()
+        phone.wait_for_selector("text=已确认收到")
+    finally:
+        ctx.close()
+
+    after = api(duty, f"/api/v1/comms/dispatches/{dispatch['id']}")
+    assert after["confirmed"] == 1 and after["unconfirmed"] == before["unconfirmed"] - 1
+    duty.goto(draft["url"])  # the warning's page shows the progress, by town
+    card = duty.locator("#wn-dissemination")
+    assert f"/comms/dispatches/{dispatch['id']}/" in card.inner_html()
+    assert card.locator(".stat", has_text="已确认").locator("b").inner_text() == "1"
+    shot(duty, "warnings-dissemination")
+    still = {p["delivery"] for t in api(duty, "/api/v1/comms/board")["towns"] for v in t["villages"]
+             for p in v["people"]}
+    assert waiting[0]["delivery"] not in still and {p["delivery"] for p in waiting[1:]} <= still
     assert not duty.tm_errors and not staff.tm_errors, (duty.tm_errors, staff.tm_errors)
