@@ -6,7 +6,6 @@ as a person confirms through the one-tap link, signed out, on a phone."""
 from __future__ import annotations
 
 import pytest
-
 from django.core import signing
 
 from .helpers import api, shot
