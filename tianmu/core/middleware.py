@@ -255,6 +255,9 @@ class ErrorPagesMiddleware:
     settings. A developer who wants them sets TIANMU_DEBUG_PAGES=1. The API keeps its JSON errors."""
 
     STATUSES = (403, 404, 500)
+    # Django's own pages (technical 404 and 500, the CSRF failure page) carry this tag; a view's own page with
+    # such a status (the one-tap link's "链接无效", say) does not, and is left as the view made it.
+    DJANGO_PAGE = b'<meta name="robots" content="NONE,NOARCHIVE">'
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -264,7 +267,8 @@ class ErrorPagesMiddleware:
         if (response.status_code in self.STATUSES and settings.DEBUG and not settings.TIANMU_DEBUG_PAGES
                 and not is_api(request) and not getattr(response, "tianmu_error_page", False)
                 and response.get("Content-Type", "").startswith("text/html")
-                and not getattr(response, "streaming", False)):
+                and not getattr(response, "streaming", False)
+                and self.DJANGO_PAGE in response.content[:2000]):
             return error_page(request, response.status_code)
         return response
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.test import Client, override_settings
 from django.urls import include, path
 
@@ -24,8 +24,13 @@ def refused(request):
     raise PermissionDenied
 
 
+def own_page(request):
+    """A view's own page with an error status (the one-tap link's "链接无效"): left as the view made it."""
+    return HttpResponse("<!DOCTYPE html><main><h1>链接无效</h1></main>", status=403)
+
+
 urlpatterns = [path("boom/", boom), path("missing/", missing), path("refused/", refused),
-               path("", include("tianmu.urls"))]
+               path("own/", own_page), path("", include("tianmu.urls"))]
 
 
 @pytest.mark.parametrize("debug", [True, False])
@@ -41,6 +46,8 @@ def test_404_403_500_are_the_platforms_pages(world, debug):
             for leak in ("URLconf", "DEBUG = True", "Traceback", "secret detail", "record 42", "settings"):
                 assert leak not in html, (url, leak)
         assert 'class="topbar"' in client.get("/missing/").content.decode()  # the menu, to go on from there
+        own = client.get("/own/")
+        assert own.status_code == 403 and "链接无效" in own.content.decode()
 
 
 @override_settings(DEBUG=True)
