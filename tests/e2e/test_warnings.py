@@ -45,13 +45,16 @@ def test_an_orange_alarm_drafts_a_warning_that_a_second_person_issues_and_its_pe
 
     tianmu_command("handle_events", "--once")  # the event worker: the handler drafts the warning
 
-    drafts = api(duty, "/api/v1/warnings/?origin=alarm&state=draft&hazard_type=rainstorm&level=orange")["results"]
+    # The town's rainstorm draft citing the gauge: orange, or red when an earlier test's red alarm in the same
+    # town drafted first and this one merged into it (one draft per town and type within the window).
+    drafts = api(duty, "/api/v1/warnings/?origin=alarm&state=draft&hazard_type=rainstorm")["results"]
     draft = next(w for w in drafts if any(gauge["code"] in c["text"] for c in w["citations"]))
+    assert draft["level"] in ("orange", "red")
     assert draft["issued_by"] is None and draft["created_by"] is None
 
     staff = login("jincheng")  # 锦城街道's staff review the system's draft and submit it
     staff.goto(draft["url"])
-    assert gauge["code"] in staff.locator(".wn-citations").inner_text()
+    assert gauge["code"] in staff.locator(".wn-citations").text_content()  # folded when several alarms merged
     staff.locator('button[data-transition="submit"]').click()
     staff.wait_for_selector('#wn-state[data-state="submitted"]')
     shot(staff, "warnings-submitted")
@@ -65,6 +68,7 @@ def test_an_orange_alarm_drafts_a_warning_that_a_second_person_issues_and_its_pe
     cap = duty.locator(".wn-cap-link").get_attribute("href")
     assert duty.request.get(cap).headers["content-type"].startswith("application/cap+xml")
     steps = duty.eval_on_selector_all("#wn-timeline li", "els => els.map(e => e.dataset.type)")
+    steps = [s for s in steps if s != "warnings.warning.merged"]  # later alarms of the town, merged in
     assert steps == ["warnings.warning.drafted", "warnings.warning.submitted", "warnings.warning.approved",
                      "warnings.warning.issued"]
     assert "李晓燕" in duty.locator("#wn-timeline").inner_text()  # who submitted
@@ -75,7 +79,7 @@ def test_an_orange_alarm_drafts_a_warning_that_a_second_person_issues_and_its_pe
     assert draft["headline"] in duty.locator("#warnings-list").inner_text()
     count = duty.evaluate("() => window.tianmuWarnings.layer.getLayers().length")
     assert count >= 1
-    duty.select_option("#warnings-level", "red")
+    duty.select_option("#warnings-level", "blue")
     duty.wait_for_function("() => document.body.dataset.warningsReady === '2'")
     assert draft["headline"] not in duty.locator("#warnings-list").inner_text()
     shot(duty, "warnings-map")
@@ -83,10 +87,10 @@ def test_an_orange_alarm_drafts_a_warning_that_a_second_person_issues_and_its_pe
     # Dissemination: the event worker sends the issued warning to everyone responsible for its areas.
     tianmu_command("handle_events", "--once")
     [dispatch] = api(duty, f"/api/v1/comms/dispatches?source=warnings.warning&subject_id={draft['id']}")
-    assert dispatch["confirm"] and dispatch["level"] == "orange"
+    assert dispatch["confirm"] and dispatch["level"] == draft["level"]
     waiting = [p for t in api(duty, "/api/v1/comms/board")["towns"] for v in t["villages"] for p in v["people"]
                if p["dispatch"] == dispatch["id"]]
-    assert waiting, "an orange warning asks its persons to confirm"
+    assert waiting, "an orange or red warning asks its persons to confirm"
     before = api(duty, f"/api/v1/comms/dispatches/{dispatch['id']}")
     assert before["confirmed"] == 0 and before["unconfirmed"] == len({p["delivery"] for p in waiting})
 
