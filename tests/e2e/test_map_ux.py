@@ -58,7 +58,12 @@ CONTROLS = {
 }
 
 
+# The controls slide beside a panel that opens (a CSS transition): measure once no transition is running.
+SETTLED_JS = "() => document.getAnimations().every((a) => !(a instanceof CSSTransition) || a.playState !== 'running')"
+
+
 def _check_layout(page, controls, label):
+    page.wait_for_function(SETTLED_JS, timeout=5_000)
     layout = page.evaluate(LAYOUT_JS, controls)
     assert layout["scrollWidth"] <= layout["width"], (label, "horizontal overflow", layout["scrollWidth"])
     assert not layout["offscreen"], (label, "off the screen", layout["offscreen"])
