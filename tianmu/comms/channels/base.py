@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import httpx
@@ -62,21 +63,23 @@ class Result:
     delivered: bool = False
 
 
-class Transport:
-    """A channel client. Subclasses set `name` and implement `address`, `configured` and `send`."""
+class Transport(ABC):
+    """A channel client. Subclasses set `name` and implement `address`, `configured` and `send` (a subclass that
+    leaves one out cannot be instantiated)."""
 
     name = ""
 
+    @abstractmethod
     def address(self, recipient) -> str:
         """Where this recipient is reached on the channel; "" if they have no address on it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def configured(self, recipient) -> bool:
         """Whether the channel's settings are present (for this recipient's region)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def send(self, delivery, message: Message) -> Result:
-        raise NotImplementedError
+        """Hand the message to the channel; the Result says sent, delivered, or failed (retry or not) and why."""
 
 
 def segments(text: str, single: int = 70, part: int = 67) -> int:

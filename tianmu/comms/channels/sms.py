@@ -12,6 +12,8 @@ The gateway's own "segments" count, when it answers one, is what is recorded as 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import httpx
 
 from ..conf import conf
@@ -20,15 +22,17 @@ from .base import Message, Result, Transport, fit_sms, http_client, http_failure
 __all__ = ["SmsProvider", "HttpSmsProvider", "SmsChannel"]
 
 
-class SmsProvider:
-    """Sends one SMS segment. Implement `send` for another gateway (a carrier's CMPP bridge, a cloud SMS API)."""
+class SmsProvider(ABC):
+    """An SMS gateway. Implement `configured` and `send` for another gateway (a carrier's CMPP bridge, a cloud SMS
+    API); a subclass that leaves one out cannot be instantiated."""
 
+    @abstractmethod
     def configured(self) -> bool:
-        raise NotImplementedError
+        """Whether the gateway's settings are present."""
 
+    @abstractmethod
     def send(self, to: str, text: str, out_id: str) -> Result:
         """Send `text` (one concatenated message) with our idempotency key `out_id`."""
-        raise NotImplementedError
 
 
 class HttpSmsProvider(SmsProvider):

@@ -100,18 +100,21 @@ def test_transient_failures_retry_with_backoff_then_succeed(world, people, sink,
     d = send(world, regions=["330112002001"], confirm=False)
     sink.state.fail_next, sink.state.fail_only = 2, "19901120005"
     worker = SendWorker(poll=0)
+    before = timezone.now()
     worker.round()
+    after = timezone.now()
     row = Delivery.objects.get(dispatch=d, recipient=people["village_b"])
     assert row.status == "queued" and "503" in row.reason and row.attempts == 1
-    first_wait = row.next_attempt_at - timezone.now()
-    assert timedelta(seconds=25) < first_wait <= timedelta(seconds=30)
+    # The retry is due COMMS_RETRY_SECONDS after the failed attempt (which happened between before and after).
+    assert before + timedelta(seconds=30) <= row.next_attempt_at <= after + timedelta(seconds=30)
     later = timezone.now() + timedelta(seconds=31)
     [claimed] = [c for c in claim("t", 10, now=later) if c.pk == row.pk]
+    before = timezone.now()
     send_one(claimed)
+    after = timezone.now()
     row.refresh_from_db()
     assert row.status == "queued" and row.attempts == 2
-    second_wait = row.next_attempt_at - timezone.now()
-    assert timedelta(seconds=55) < second_wait <= timedelta(seconds=60)  # doubled
+    assert before + timedelta(seconds=60) <= row.next_attempt_at <= after + timedelta(seconds=60)  # doubled
     [claimed] = [c for c in claim("t", 10, now=timezone.now() + timedelta(seconds=61)) if c.pk == row.pk]
     send_one(claimed)
     row.refresh_from_db()
