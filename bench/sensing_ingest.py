@@ -82,9 +82,11 @@ PATHS = {
     "mqtt_no_rules": "contrast: MQTT batch, rules skipped",
     "mqtt_storm": "STORM: MQTT gateway batch (full path)",
     "http_storm": "STORM: HTTP POST /readings (full path)",
+    "worker": "MQTT worker's batches (1 reading per message, --worker-batch per batch)",
+    "worker_storm": "STORM: MQTT worker's batches (1 reading per message)",
 }
-FULL_PATHS = ("mqtt", "http")
-STORM_PATHS = ("mqtt_storm", "http_storm")
+FULL_PATHS = ("mqtt", "http", "worker")
+STORM_PATHS = ("mqtt_storm", "http_storm", "worker_storm")
 
 
 # --------------------------------------------------------------------------------------------- child
@@ -118,6 +120,15 @@ def child(args) -> dict:
                    for k, ts in enumerate(times) for i, (_sid, code, _st, stype) in enumerate(sensors)]
     storm_bodies = [json.dumps({"readings": storm_items[i:i + args.batch]}, ensure_ascii=False).encode()
                     for i in range(0, n, args.batch)]
+    # The worker's shape: one `{prefix}/{station}/{sensor}/data` message per reading, in time order, as
+    # `tianmu ingest` batches them (without the broker and paho: their cost is bench/sensing_mqtt.py's).
+    def singles(value_of):
+        msgs = [(f"{PREFIX}/{st}/{code}/data",
+                 json.dumps({"ts": ts.timestamp(), "value": value_of(stype, i, k)}).encode())
+                for k, ts in enumerate(times) for i, (_sid, code, st, stype) in enumerate(sensors)]
+        size = args.worker_batch
+        return [msgs[i:i + size] for i in range(0, len(msgs), size)]
+    worker_batches, worker_storm_batches = singles(sample_value), singles(storm_value)
     warm_times = [times[0] - timedelta(minutes=5) * (args.storm_warmup - k) for k in range(args.storm_warmup)]
     warm_n = len(warm_times) * len(sensors)
     csv_bytes = ("sensor,ts,value\n" + "".join(f"{it['sensor']},{it['ts']},{it['value']}\n" for it in items)).encode()
@@ -176,6 +187,10 @@ def child(args) -> dict:
         finally:
             readings._evaluate_guarded = real
 
+    def worker(source=worker_batches):
+        for batch in source:
+            ingest_messages(batch, prefix=PREFIX)
+
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {fleet['token']}")
 
     def http(source=bodies):
@@ -191,7 +206,8 @@ def child(args) -> dict:
 
     funcs = {"raw": lambda: raw(False), "raw_batches": lambda: raw(True), "store": store, "mqtt": mqtt,
              "http": http, "csv": csv, "mqtt_no_rules": mqtt_no_rules,
-             "mqtt_storm": lambda: mqtt(storm_bodies), "http_storm": lambda: http(storm_bodies)}
+             "mqtt_storm": lambda: mqtt(storm_bodies), "http_storm": lambda: http(storm_bodies),
+             "worker": worker, "worker_storm": lambda: worker(worker_storm_batches)}
     paths = [p for p in PATHS if p not in args.skip]
     samples: dict[str, list[dict]] = {p: [] for p in paths}
     # One untimed warm-up of each path (imports, caches, first-query planning), then interleaved reps.
@@ -202,18 +218,36 @@ def child(args) -> dict:
             if p in STORM_PATHS:
                 open_alarms = seed_storm(sensors, warm_times, PREFIX)
             profiler = None
-            if rep and p == args.profile:
+            if rep and p == args.profile and args.cprofile:
+                here = str(Path(__file__).resolve().parent)  # bench/profile.py would shadow the standard library's
+                saved, sys.path[:] = sys.path[:], [x for x in sys.path if x not in ("", here)]
+                try:
+                    import cProfile
+                finally:
+                    sys.path[:] = saved
+                profiler = cProfile.Profile()
+                profiler.enable()
+            elif rep and p == args.profile:
                 from pyinstrument import Profiler
 
                 profiler = Profiler(interval=0.0005)
                 profiler.start()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             funcs[p]()
-            dt = time.perf_counter() - t0
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
             if profiler is not None:
-                profiler.stop()
                 prof_path = Path(args.var_dir).parent / f"sensing-ingest-{vendor}-{p}-rep{rep}.txt"
-                prof_path.write_text(profiler.output_text(unicode=True, show_all=args.profile_all))
+                if args.cprofile:
+                    import pstats
+
+                    profiler.disable()
+                    with prof_path.open("w") as fh:
+                        stats = pstats.Stats(profiler, stream=fh).sort_stats("tottime")
+                        stats.print_stats(60)
+                        stats.sort_stats("cumulative").print_stats("tianmu", 40)
+                else:
+                    profiler.stop()
+                    prof_path.write_text(profiler.output_text(unicode=True, show_all=args.profile_all))
                 log(f"  profile written to {prof_path}")
             with connection.cursor() as cur:
                 cur.execute("SELECT count(*) FROM sensing_reading")
@@ -222,15 +256,17 @@ def child(args) -> dict:
             if stored != expected:
                 raise BenchError(f"{p}: {stored} readings stored, expected {expected}")
             if rep:
-                samples[p].append({"seconds": dt, "rate": n / dt, "alarms": Alarm.objects.count(),
+                samples[p].append({"seconds": dt, "rate": n / dt, "cpu_us_per_reading": 1e6 * cpu / n, "alarms": Alarm.objects.count(),
                                    "open_at_start": open_alarms, "dead_letters": DeadLetter.objects.count()})
-                log(f"  {vendor} rep {rep} {p:<12} {dt:6.2f}s  {n / dt:>10,.0f} readings/s")
+                log(f"  {vendor} rep {rep} {p:<12} {dt:6.2f}s  {n / dt:>10,.0f} readings/s  "
+                    f"{1e6 * cpu / n:6.0f} µs of this process's CPU per reading")
     out = {"vendor": vendor, "readings": n, "sensors": len(sensors), "intervals": args.intervals,
            "batch": args.batch, "batches": len(chunks), "paths": {}}
     for p, ss in samples.items():
         rates = sorted(s["rate"] for s in ss)
         out["paths"][p] = {"label": PATHS[p], "median_rate": statistics.median(rates), "min_rate": rates[0],
                            "max_rate": rates[-1], "median_s": statistics.median(s["seconds"] for s in ss),
+                           "median_cpu_us_per_reading": statistics.median(s["cpu_us_per_reading"] for s in ss),
                            "alarms": ss[-1]["alarms"], "open_at_start": ss[-1]["open_at_start"],
                            "dead_letters": ss[-1]["dead_letters"], "samples": ss}
     return out
@@ -246,12 +282,15 @@ def parse_args(argv=None):
     p.add_argument("--no-postgresql", action="store_true", help="skip PostgreSQL")
     p.add_argument("--intervals", type=int, default=100, help="5-minute intervals of the 480 sensors (default 100)")
     p.add_argument("--batch", type=int, default=5000, help="readings per batch (default 5000, the API maximum)")
+    p.add_argument("--worker-batch", type=int, default=500, help="messages per batch of the worker paths (default "
+                   "500, the worker's SENSING_BATCH_MAX_READINGS when it is behind)")
     p.add_argument("--repeat", type=int, default=3, help="timed repetitions per path (default 3)")
     p.add_argument("--storm-warmup", type=int, default=36, help="5-minute intervals of storm before the storm "
                    "paths' timed readings (untimed; default 36 = 3 h: every rain rule red)")
     p.add_argument("--skip", action="append", default=[], choices=list(PATHS), help="leave a path out")
     p.add_argument("--profile", choices=list(PATHS), help="profile this path's timed runs with pyinstrument "
                    "(text report in the temp directory's parent, path logged; timings then include the profiler)")
+    p.add_argument("--cprofile", action="store_true", help="with --profile: cProfile, functions by their own time")
     p.add_argument("--profile-all", action="store_true", help="with --profile: show library frames too")
     p.add_argument("--keep", action="store_true", help="keep the PostgreSQL bench database (dropped by default)")
     p.add_argument("--out", type=Path, default=None)
@@ -289,11 +328,12 @@ def main(argv=None) -> int:
                 log(f"{db_label(url)}: migrated in {secs:.0f}s; running trials")
                 child_args = ["--child", "--db-url", url, "--var-dir", tmp, "--intervals", str(args.intervals),
                               "--batch", str(args.batch), "--repeat", str(args.repeat),
-                              "--storm-warmup", str(args.storm_warmup)]
+                              "--storm-warmup", str(args.storm_warmup), "--worker-batch", str(args.worker_batch)]
                 for s in args.skip:
                     child_args += ["--skip", s]
                 if args.profile:
-                    child_args += ["--profile", args.profile] + (["--profile-all"] if args.profile_all else [])
+                    child_args += ["--profile", args.profile] + (["--profile-all"] if args.profile_all else []) \
+                        + (["--cprofile"] if args.cprofile else [])
                 result["databases"][db_label(url)] = run_child(Path(__file__), child_args, timeout=1800)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)

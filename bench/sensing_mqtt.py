@@ -77,6 +77,7 @@ DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/tianmu_bench_sensing_mqtt
 SHARED = ("127.0.0.1", 1883)
 TUNED_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "tianmu.conf"
 THROUGHPUT_GOAL = 5000.0
+WORKER_APP = "tianmu-bench-ingest"  # the worker's PostgreSQL application_name, to find its backend
 P99_GOAL_S = 1.0
 TRIGGER_VALUE = 60.0  # gas %LEL: red
 
@@ -275,6 +276,46 @@ class Worker:
         return self.log_path.read_text(errors="replace")[-3000:]
 
 
+def proc_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far, from /proc; 0 if it is gone."""
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used by the worker process and by its PostgreSQL backends between start() and stop(): the figures that
+    do not depend on what else the shared machine is doing. The backends (the worker's connection pool: a batch
+    may run on any of them) are found by the application name the worker connects with (PGAPPNAME)."""
+
+    def __init__(self, worker: Worker, db: Db):
+        self.worker, self.db = worker, db
+        self.pg0: dict[int, float] = {}
+
+    def backends(self) -> dict[int, float]:
+        rows = self.db.conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                                    (WORKER_APP,)).fetchall()
+        return {pid: proc_cpu(pid) for (pid,) in rows}
+
+    def start(self) -> None:
+        self.t0, self.w0, self.pg0 = time.time(), proc_cpu(self.worker.proc.pid), self.backends()
+
+    def stop(self, messages: int, until: float | None = None) -> dict:
+        w = proc_cpu(self.worker.proc.pid) - self.w0
+        pgc = sum(cpu - self.pg0.get(pid, 0.0) for pid, cpu in self.backends().items())
+        wall = (until or time.time()) - self.t0
+        return {"worker_cpu_s": w, "postgres_cpu_s": pgc, "wall_s": wall,
+                "worker_cpu_share": w / wall if wall > 0 else 0.0,
+                "worker_us_per_msg": 1e6 * w / messages if messages else 0.0,
+                "postgres_us_per_msg": 1e6 * pgc / messages if messages else 0.0,
+                "msgs_per_worker_cpu_s": messages / w if w > 0 else 0.0,
+                "msgs_per_cpu_s_with_postgres": messages / (w + pgc) if w + pgc > 0 else 0.0}
+
+
 # ------------------------------------------------------------------------------------------- database
 
 class Db:
@@ -387,6 +428,7 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
         log(f"{name}: {out['open_alarms_at_start']} open alarms")
     env = child_env(args.db_url, work, TIANMU_MQTT_URL=f"mqtt://{host}:{port}", TIANMU_MQTT_TOPIC_PREFIX=prefix,
                     TIANMU_MQTT_CLIENT_ID=client_id, TIANMU_LOG_LEVEL="WARNING", TIANMU_MQTT_SHARE_GROUP="",
+                    PGAPPNAME=WORKER_APP,
                     **dict(e.split("=", 1) for e in args.env))
     worker = Worker(env, work / f"ingest-{name}.log", args.experiment)
     base_spec = {"host": host, "port": port, "prefix": prefix, "fleet": fleet, "triggers": [], "inflight": 1000,
@@ -408,6 +450,8 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
         # 2. throughput
         base = db.count()
         log(f"{name}: throughput — {args.messages} messages as fast as the publisher can")
+        meter = CpuMeter(worker, db)
+        meter.start()
         proc = run_publisher(work, f"{name}-tp", {**base_spec, "rate": 0, "count": args.messages, "round": 10}, 600)
         spy = None
         if args.py_spy:
@@ -423,6 +467,7 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
             spy.wait(args.py_spy_seconds + 30)
         stored = n - base
         t_done = next((t for t, c in samples if c == n), samples[-1][0])
+        cpu = meter.stop(stored, t_done)
         out["open_alarms_after_throughput"] = db.conn.execute(
             "SELECT count(*) FROM sensing_alarm WHERE status IN ('open', 'acknowledged')").fetchone()[0]
         out["throughput"] = {
@@ -431,10 +476,14 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
             "overall_rate": stored / (t_done - pub["t_first"]) if t_done > pub["t_first"] else 0.0,
             "seconds_first_publish_to_last_stored": t_done - pub["t_first"],
             "dead_letters": db.dead_letters(),
+            "cpu": cpu,
         }
         tp = out["throughput"]
         log(f"{name}: published {pub['published']} at {pub['publish_rate']:,.0f}/s; stored {stored} "
             f"(sustained {tp['sustained_rate']:,.0f}/s, overall {tp['overall_rate']:,.0f}/s, lost {tp['lost']})")
+        log(f"{name}: worker CPU {cpu['worker_us_per_msg']:.0f} µs/message ({cpu['msgs_per_worker_cpu_s']:,.0f} "
+            f"messages per CPU-second; it had {cpu['worker_cpu_share']:.0%} of a core), its PostgreSQL backend "
+            f"{cpu['postgres_us_per_msg']:.0f} µs/message")
 
         # 3. latency at a steady rate
         count = int(args.latency_rate * args.latency_seconds)
@@ -486,6 +535,32 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
         lat = out["latency"]
         log(f"{name}: alarms {lat['alarms_seen']}/{lat['triggers']}; publish → seen p50 "
             f"{lat['seen']['p50_ms'] or float('nan'):.0f} ms, p99 {lat['seen']['p99_ms'] or float('nan'):.0f} ms")
+
+        # 4. backlog after an outage: the worker is away while the devices go on publishing; the broker queues
+        # for its persistent session; then a fresh worker process drains the backlog.
+        if args.backlog:
+            log(f"{name}: backlog — worker stopped, {args.backlog} messages queued at the broker")
+            worker.stop()
+            base = db.count()
+            proc = run_publisher(work, f"{name}-backlog", {**base_spec, "rate": 0, "count": args.backlog,
+                                                           "round": 2000}, 600)
+            pub = publisher_result(proc, 600)
+            worker = Worker(env, work / f"ingest-{name}-backlog.log", args.experiment)
+            t_start = time.time()
+            meter = CpuMeter(worker, db)
+            meter.start()
+            n, samples = wait_count(db, base + pub["published"], args.drain_seconds + 60, stall=20)
+            t_done = next((t for t, c in samples if c == n), samples[-1][0])
+            first = next((t for t, c in samples if c > base), None)
+            cpu = meter.stop(n - base, t_done)
+            out["backlog"] = {"published": pub["published"], "stored": n - base, "lost": pub["published"] - (n - base),
+                              "seconds_from_worker_start": t_done - t_start,
+                              "seconds_from_first_stored": (t_done - first) if first else None,
+                              "drain_rate": (n - base) / (t_done - first) if first and t_done > first else 0.0,
+                              "cpu": cpu}
+            b = out["backlog"]
+            log(f"{name}: backlog of {b['published']} drained in {b['seconds_from_worker_start']:.1f} s from the "
+                f"worker's start ({b['drain_rate']:,.0f}/s once storing; lost {b['lost']})")
     finally:
         tail = worker.stop()
         out["worker_log_tail"] = tail[-1500:]
@@ -499,7 +574,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db-url", default=DEFAULT_DB_URL, help=f"PostgreSQL bench database (default {DEFAULT_DB_URL})")
-    p.add_argument("--broker", choices=["shared", "tuned", "both"], default="both")
+    p.add_argument("--broker", choices=["nats", "tuned", "shared", "both", "all"], default="nats",
+                   help="nats: NATS JetStream's MQTT listener as deploy/nats/tianmu.conf ships it (the crash-safe set-up, "
+                   "the default); tuned: a private Mosquitto with deploy/mosquitto/tianmu.conf's limits; shared: the "
+                   "local Mosquitto at 1883 as configured; both: tuned + shared; all: the three")
     p.add_argument("--state", choices=["quiet", "storm", "both"], default="both",
                    help="quiet weather, the storm state (≥ 1,000 open alarms, every gauge reporting storm values), "
                    "or both, one after the other per broker (default both)")
@@ -509,6 +587,8 @@ def parse_args(argv=None):
     p.add_argument("--trigger-every", type=int, default=100, help="one alarm trigger per N messages (default 100)")
     p.add_argument("--drain-seconds", type=float, default=120, help="wait at most this long for the worker "
                    "to catch up after a phase (default 120)")
+    p.add_argument("--backlog", type=int, default=60000, help="messages queued at the broker while the worker is "
+                   "stopped, then drained by a fresh worker (default 60000; 0 skips the phase)")
     p.add_argument("--py-spy", action="store_true", help="sample the worker with py-spy during the throughput phase")
     p.add_argument("--py-spy-seconds", type=int, default=10)
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
@@ -523,9 +603,10 @@ def parse_args(argv=None):
     if any("=" not in e for e in args.env):
         p.error("--env takes KEY=VALUE")
     if not 1000 <= args.messages <= 500_000 or not 10 <= args.latency_rate <= 20000 \
-            or not 1 <= args.latency_seconds <= 120 or not 5 <= args.drain_seconds <= 300:
+            or not 1 <= args.latency_seconds <= 120 or not 5 <= args.drain_seconds <= 300 \
+            or not 0 <= args.backlog <= 500_000:
         p.error("bounded: --messages 1000..500000, --latency-rate 10..20000, --latency-seconds 1..120, "
-                "--drain-seconds 5..300")
+                "--drain-seconds 5..300, --backlog 0..500000")
     return args
 
 
@@ -540,7 +621,7 @@ def main(argv=None) -> int:
     check_loopback(args.db_url)
     started = datetime.now(UTC)
     t_start = time.perf_counter()
-    brokers = ["shared", "tuned"] if args.broker == "both" else [args.broker]
+    brokers = {"both": ["shared", "tuned"], "all": ["nats", "tuned", "shared"]}.get(args.broker, [args.broker])
     result = {"bench": "sensing_mqtt", "started": started.isoformat(), "git": git_rev(), "machine": machine_info(),
               "loadavg_start": loadavg(), "config": {k: v for k, v in vars(args).items() if k != "out"},
               "brokers": {}}
@@ -567,6 +648,12 @@ def main(argv=None) -> int:
         for name in brokers:
             if name == "tuned":
                 private = PrivateBroker(work)
+                host, port = "127.0.0.1", private.port
+            elif name == "nats":
+                from broker_durability import Nats
+
+                private = Nats(work)
+                private.start()
                 host, port = "127.0.0.1", private.port
             else:
                 host, port = SHARED
@@ -629,6 +716,17 @@ def main(argv=None) -> int:
         print(f"{name:<14} {lat['stored']:>8} {lat['alarms_seen']:>4}/{lat['triggers']:<4} {f(s['p50_ms']):>9} "
               f"{f(s['p90_ms']):>7} {f(s['p99_ms']):>7} {f(s['max_ms']):>7} {f(o['p50_ms']):>11} {f(o['p99_ms']):>7}"
               f"   {'MET' if ok else 'NOT MET'}")
+    print()
+    print("Worker CPU in the throughput phase (the figures that do not depend on what else the machine runs) and the "
+          "backlog drain")
+    print(f"{'broker':<14} {'µs/msg':>7} {'msgs per CPU-s':>15} {'share of a core':>16} {'PG µs/msg':>10} "
+          f"{'backlog':>8} {'drained in':>11} {'drain/s':>8} {'lost':>5}")
+    for name, r in result["brokers"].items():
+        cpu, b = r["throughput"].get("cpu", {}), r.get("backlog")
+        drained = (f"{b['published']:>8} {b['seconds_from_worker_start']:>10.1f}s {b['drain_rate']:>8,.0f} "
+                   f"{b['lost']:>5}") if b else f"{'–':>8}"
+        print(f"{name:<14} {cpu.get('worker_us_per_msg', 0):>7.0f} {cpu.get('msgs_per_worker_cpu_s', 0):>15,.0f} "
+              f"{cpu.get('worker_cpu_share', 0):>16.0%} {cpu.get('postgres_us_per_msg', 0):>10.0f} {drained}")
     result["goals"] = goals
     print()
     print("Goals: " + ", ".join(f"{k} {'MET' if v else 'NOT MET'}" for k, v in goals.items()))

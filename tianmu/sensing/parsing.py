@@ -224,23 +224,25 @@ def parse_message(topic: str, payload: bytes, *, prefix: str, now: datetime | No
 
 
 def _parse_message(topic, payload, *, prefix, now, max_bytes, max_readings):
-    whole = _payload_text(payload[:max_bytes])
+    def whole() -> str:  # the payload as kept with a rejection: only worked out for one (it costs regexes)
+        return _payload_text(payload[:max_bytes])
+
     if len(payload) > max_bytes:
-        return [], [Rejection("too_large", _("消息过大"), payload=whole)]
+        return [], [Rejection("too_large", _("消息过大"), payload=whole())]
     parts = _topic_parts(topic, prefix)
     if parts is None or not (len(parts) == 3 and parts[2] == "data" or len(parts) == 2 and parts[1] == "batch") \
             or not all(parts):
-        return [], [Rejection("bad_topic", _("主题不符合约定的格式"), payload=whole)]
+        return [], [Rejection("bad_topic", _("主题不符合约定的格式"), payload=whole())]
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
-        return [], [Rejection("not_utf8", _("消息不是 UTF-8 编码的文本"), payload=whole)]
+        return [], [Rejection("not_utf8", _("消息不是 UTF-8 编码的文本"), payload=whole())]
     try:
         doc = json.loads(text)
     except (ValueError, RecursionError):
-        return [], [Rejection("malformed_json", _("消息不是有效的 JSON"), payload=whole)]
+        return [], [Rejection("malformed_json", _("消息不是有效的 JSON"), payload=whole())]
     if not isinstance(doc, dict):
-        return [], [Rejection("bad_payload", _("消息应为 JSON 对象"), payload=whole)]
+        return [], [Rejection("bad_payload", _("消息应为 JSON 对象"), payload=whole())]
     now = now or datetime.now(UTC)
     latest = latest_allowed(now)
     if len(parts) == 3:
@@ -253,16 +255,16 @@ def _parse_message(topic, payload, *, prefix, now, max_bytes, max_readings):
         station, default = None, None
         if "readings" not in doc:
             return [], [Rejection("missing_field", _("缺少字段 readings(读数列表)"), field="readings",
-                                  payload=whole)]
+                                  payload=whole())]
         items = doc["readings"]
     if not isinstance(items, list):
-        return [], [Rejection("bad_payload", _("readings 应为列表"), field="readings", payload=whole)]
+        return [], [Rejection("bad_payload", _("readings 应为列表"), field="readings", payload=whole())]
     if len(items) > max_readings:
-        return [], [Rejection("too_large", _("一条消息中的读数过多"), field="readings", payload=whole)]
+        return [], [Rejection("too_large", _("一条消息中的读数过多"), field="readings", payload=whole())]
     readings, rejections = [], []
     for i, obj in enumerate(items):
         item = parse_item(obj, default_sensor=default, station=station, index=i, now=now, latest=latest)
         (readings if isinstance(item, ParsedReading) else rejections).append(item)
     if not items:
-        rejections.append(Rejection("bad_payload", _("readings 列表为空"), field="readings", payload=whole))
+        rejections.append(Rejection("bad_payload", _("readings 列表为空"), field="readings", payload=whole()))
     return readings, rejections

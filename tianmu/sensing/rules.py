@@ -132,28 +132,28 @@ def _rain_metrics(rain: list[tuple[Sensor, Evaluation]], latest: dict[int, Senso
     cached: dict[tuple[int, datetime], tuple[float, float]] = {}
     for s, ev in rain:
         top = hour_of(ev.at)
-        key = (s.pk, top)
+        key = (s.id, top)
         if key not in window_spans:  # every evaluation in the same hour shares the full hours of its windows
             cuts = [top - (hours - 1) * HOUR for _m, hours in windows]  # labels top − D + 1 h … top
             window_spans[key] = len(spans)
-            spans.append((s.pk, min(cuts), top, cuts))
+            spans.append((s.id, min(cuts), top, cuts))
         if key in hour_spans or key in cached:
             continue
-        lt = latest[s.pk]
-        since = changed_since.get(s.pk)
+        lt = latest[s.id]
+        since = changed_since.get(s.id)
         if (lt.antecedent_hour is not None and lt.antecedent_hour == top and lt.antecedent_index is not None
                 and lt.soil_index is not None and (since is None or since > top - soil_hours * HOUR)):
             cached[key] = (lt.antecedent_index, lt.soil_index)
         else:
             hour_spans[key] = len(spans)
             cuts = antecedent_cuts(top - 24 * HOUR, days) + antecedent_cuts(top - soil_hours * HOUR, days)
-            spans.append((s.pk, min(cuts), top - min(24, soil_hours) * HOUR, cuts))
+            spans.append((s.id, min(cuts), top - min(24, soil_hours) * HOUR, cuts))
     sums = trailing_sums(spans, "hourly")
     for i, (s, ev) in enumerate(rain):
-        tail = tails.get((s.pk, i), 0.0)
-        key = (s.pk, hour_of(ev.at))
+        tail = tails.get((s.id, i), 0.0)
+        key = (s.id, hour_of(ev.at))
         for (metric, _hours), total in zip(windows, sums[window_spans[key]], strict=True):
-            ev.metrics[metric] = round(total - tail + edges.get((s.pk, i, metric), 0.0), 3)
+            ev.metrics[metric] = round(total - tail + edges.get((s.id, i, metric), 0.0), 3)
         ev.antecedent_hour = key[1]
         if key in cached:
             whole_24, whole_soil = cached[key]
@@ -162,8 +162,8 @@ def _rain_metrics(rain: list[tuple[Sensor, Evaluation]], latest: dict[int, Senso
             whole_24, whole_soil = _hourly_index(at[:days + 1], k), _hourly_index(at[days + 1:], k)
             ev.antecedent_changed = True
         ev.antecedent_whole = (whole_24, whole_soil)
-        ev.antecedent = round(whole_24 - k * edges.get((s.pk, i, Metric.RAIN_24H), 0.0), 3)
-        ev.soil_index = round(whole_soil - k * edges.get((s.pk, i, soil_metric), 0.0), 3)
+        ev.antecedent = round(whole_24 - k * edges.get((s.id, i, Metric.RAIN_24H), 0.0), 3)
+        ev.soil_index = round(whole_soil - k * edges.get((s.id, i, soil_metric), 0.0), 3)
         ev.soil = soil_state(ev.soil_index)
         ev.metrics[Metric.RAIN_EFFECTIVE] = round(ev.metrics[Metric.RAIN_24H] + ev.antecedent, 3)
 
@@ -191,17 +191,17 @@ def compute_series(sensors: list[Sensor], latest: dict[int, SensorLatest],
     uses: list[tuple[int, int, str, str]] = []  # per span: (sensor, point, "edge"|"tail"|"before"|"stuck", metric)
     values: dict[tuple[int, int], float] = {}
     for s in sensors:
-        lt = latest.get(s.pk)
+        lt = latest.get(s.id)
         if lt is None:
             continue
-        pts = sorted(points.get(s.pk) or []) if points is not None else [(lt.ts, lt.value)]
+        pts = sorted(points.get(s.id) or []) if points is not None else [(lt.ts, lt.value)]
         if not pts:
             continue
-        evs = out[s.pk] = []
+        evs = out[s.id] = []
         kind = s.sensor_type
         n = stuck_n.get(kind)
         for t, value in pts:
-            ev = Evaluation(sensor_id=s.pk, at=t)
+            ev = Evaluation(sensor_id=s.id, at=t)
             evs.append(ev)
             if kind == SensorType.RAINFALL:
                 i = len(rain)
@@ -209,21 +209,21 @@ def compute_series(sensors: list[Sensor], latest: dict[int, SensorLatest],
                 top = hour_of(t)  # t's hour (top − 1 h, top]
                 for metric, hours in RAIN_WINDOWS.items():  # the partial hour at the start of each window
                     back = hours * HOUR
-                    spans.append(Span(s.pk, t - back + TINY, top - back))  # (t − D, top − D]
-                    uses.append((s.pk, i, "edge", metric))
-                spans.append(Span(s.pk, t + TINY, top))  # (t, top]: later in t's own hour
-                uses.append((s.pk, i, "tail", ""))
+                    spans.append(Span(s.id, t - back + TINY, top - back))  # (t − D, top − D]
+                    uses.append((s.id, i, "edge", metric))
+                spans.append(Span(s.id, t + TINY, top))  # (t, top]: later in t's own hour
+                uses.append((s.id, i, "tail", ""))
             if kind in _CURRENT:
                 ev.metrics[_CURRENT[kind]] = value
             if kind in _BEFORE:
                 metric, back, slack = _BEFORE[kind]
-                values[(s.pk, id(ev))] = value
-                spans.append(Span(s.pk, t - back - slack, t - back, newest=1))
-                uses.append((s.pk, id(ev), "before", metric))
+                values[(s.id, id(ev))] = value
+                spans.append(Span(s.id, t - back - slack, t - back, newest=1))
+                uses.append((s.id, id(ev), "before", metric))
             if n:
                 lookback = timedelta(seconds=n * (s.interval_s or 300) * STUCK_LOOKBACK_FACTOR)
-                spans.append(Span(s.pk, t - lookback, t, newest=n))
-                uses.append((s.pk, id(ev), "stuck", str(n)))
+                spans.append(Span(s.id, t - lookback, t, newest=n))
+                uses.append((s.id, id(ev), "stuck", str(n)))
     by_id = {id(ev): ev for evs in out.values() for ev in evs}
     edges: dict[tuple[int, int, str], float] = {}
     tails: dict[tuple[int, int], float] = {}
@@ -263,6 +263,7 @@ class ThresholdBook:
         stations = {s.station_id for s in sensors if s.station_id}
         self.defaults: dict[str, dict[Key, Threshold]] = defaultdict(dict)
         self.overrides: dict[tuple[int, str], dict[Key, Threshold]] = defaultdict(dict)
+        self._memo: dict[int, dict[str, dict[tuple[str, str], dict]]] = {}
         if thresholds is None:
             thresholds = Threshold.objects.filter(sensor_type__in=types).filter(
                 Q(station=None) | Q(station_id__in=stations))
@@ -274,7 +275,15 @@ class ThresholdBook:
                 self.overrides[(t.station_id, t.sensor_type)][key] = t
 
     def for_sensor(self, sensor: Sensor) -> dict[str, dict[tuple[str, str], dict]]:
-        """{rule: {(metric, soil): {"blue": …, "yellow": …, "orange": …, "red": …}}} of enabled thresholds."""
+        """{rule: {(metric, soil): {"blue": …, "yellow": …, "orange": …, "red": …}}} of enabled thresholds.
+        Worked out once per sensor and book (a batch evaluates a sensor at each of its readings); the caller gets
+        its own outer dict and must not change the inner ones."""
+        memo = self._memo.get(sensor.id)
+        if memo is None:
+            memo = self._memo[sensor.id] = self._for_sensor(sensor)
+        return dict(memo)
+
+    def _for_sensor(self, sensor: Sensor) -> dict[str, dict[tuple[str, str], dict]]:
         rows: dict[Key, Threshold] = dict(self.defaults.get(sensor.sensor_type, {}))
         station = sensor.station if sensor.station_id else None
         rows.update(self.overrides.get((sensor.station_id, sensor.sensor_type), {}))

@@ -385,6 +385,20 @@ _NO_LIMIT = 2**31 - 1
 _SQLITE_SPANS_PER_QUERY = 1000  # 5 parameters each, well under SQLite's 32,766
 
 
+def _pg_fetch(sql: str, params: list) -> list[tuple]:
+    """Run a rule-evaluation query on PostgreSQL with parameters bound by the server and sent and answered in
+    binary. Django's psycopg cursors bind on the client: every element of the span arrays (thousands of
+    timestamps per batch) was quoted into the SQL text in Python and every timestamp answered as text parsed back,
+    about a quarter of an ingest worker's CPU in a storm (bench/sensing_ingest.py --profile worker_storm
+    --cprofile). Same connection and transaction as the ORM."""
+    import psycopg
+
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        cur.execute(sql.replace("%s", "%b"), params, binary=True)
+        return cur.fetchall()
+
+
 def span_stats(spans: list[Span], source: str = "readings") -> list[SpanStats]:
     """Count, sum, min and max of each span, in one query whatever the number of spans (SQLite: one per 1,000).
 
@@ -410,15 +424,14 @@ def span_stats(spans: list[Span], source: str = "readings") -> list[SpanStats]:
             parts.append(f"SELECT k, count(*), sum(v), min(v), max(v) FROM ({ranked}) q WHERE rn <= n GROUP BY k")
     body = " UNION ALL ".join(parts)
     out = [EMPTY_SPAN] * len(spans)
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute(
-                "WITH w (k, sid, lo, hi, n) AS (SELECT * FROM unnest(%s::int[], %s::bigint[], %s::timestamptz[], "
-                f"%s::timestamptz[], %s::int[])) {body}",
-                [list(range(len(spans))), [s.sensor_id for s in spans], [s.lo for s in spans],
-                 [s.hi for s in spans], [s.newest or _NO_LIMIT for s in spans]])
-            results = cur.fetchall()
-        else:
+    if connection.vendor == "postgresql":
+        results = _pg_fetch(
+            "WITH w (k, sid, lo, hi, n) AS (SELECT * FROM unnest(%s::int[], %s::bigint[], %s::timestamptz[], "
+            f"%s::timestamptz[], %s::int[])) {body}",
+            [list(range(len(spans))), [s.sensor_id for s in spans], [s.lo for s in spans],
+             [s.hi for s in spans], [s.newest or _NO_LIMIT for s in spans]])
+    else:
+        with connection.cursor() as cur:
             adapt = _ts_adapter()
             results = []
             for start in range(0, len(spans), _SQLITE_SPANS_PER_QUERY):
@@ -444,14 +457,13 @@ def span_rows(spans: list[Span], source: str = "readings") -> list[list[tuple[da
     body = (f"SELECT w.k, r.{ts_col}, r.{value_col} FROM w JOIN {table} r ON r.sensor_id = w.sid "
             f"AND r.{ts_col} >= w.lo AND r.{ts_col} <= w.hi")
     out: list[list[tuple[datetime, float]]] = [[] for _ in spans]
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute("WITH w (k, sid, lo, hi) AS (SELECT * FROM unnest(%s::int[], %s::bigint[], "
-                        f"%s::timestamptz[], %s::timestamptz[])) {body}",
-                        [list(range(len(spans))), [s.sensor_id for s in spans], [s.lo for s in spans],
-                         [s.hi for s in spans]])
-            results = cur.fetchall()
-        else:
+    if connection.vendor == "postgresql":
+        results = _pg_fetch("WITH w (k, sid, lo, hi) AS (SELECT * FROM unnest(%s::int[], %s::bigint[], "
+                            f"%s::timestamptz[], %s::timestamptz[])) {body}",
+                            [list(range(len(spans))), [s.sensor_id for s in spans], [s.lo for s in spans],
+                             [s.hi for s in spans]])
+    else:
+        with connection.cursor() as cur:
             adapt = _ts_adapter()
             results = []
             for start in range(0, len(spans), _SQLITE_SPANS_PER_QUERY):
@@ -508,17 +520,16 @@ def trailing_sums(spans: list[tuple[int, datetime, datetime, list[datetime]]], s
         return list(cuts) + [_FAR_FUTURE] * (width - len(cuts))
 
     out = [[0.0] * len(cuts) for _sid, _lo, _hi, cuts in spans]
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            arrays = [list(range(len(spans))), [sp[0] for sp in spans], [sp[1] for sp in spans],
-                      [sp[2] for sp in spans]]
-            cut_rows = [padded(sp[3]) for sp in spans]
-            arrays += [[row[j] for row in cut_rows] for j in range(width)]
-            types = ["int", "bigint", "timestamptz", "timestamptz"] + ["timestamptz"] * width
-            unnest = ", ".join(f"%s::{t}[]" for t in types)
-            cur.execute(f"WITH w ({columns}) AS (SELECT * FROM unnest({unnest})) {body}", arrays)
-            results = cur.fetchall()
-        else:
+    if connection.vendor == "postgresql":
+        arrays = [list(range(len(spans))), [sp[0] for sp in spans], [sp[1] for sp in spans],
+                  [sp[2] for sp in spans]]
+        cut_rows = [padded(sp[3]) for sp in spans]
+        arrays += [[row[j] for row in cut_rows] for j in range(width)]
+        types = ["int", "bigint", "timestamptz", "timestamptz"] + ["timestamptz"] * width
+        unnest = ", ".join(f"%s::{t}[]" for t in types)
+        results = _pg_fetch(f"WITH w ({columns}) AS (SELECT * FROM unnest({unnest})) {body}", arrays)
+    else:
+        with connection.cursor() as cur:
             adapt = _ts_adapter()
             per_query = max(1, 30_000 // (4 + width))
             results = []

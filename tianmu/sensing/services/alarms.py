@@ -31,7 +31,7 @@ from ..conf import conf
 from ..lifecycles import ALARM
 from ..models import Alarm, Sensor, SensorLatest, Station
 from ..parsing import ParsedReading
-from ..rules import Assessment, Point, ThresholdBook, assess_sensor, compute_series
+from ..rules import Assessment, Point, assess_sensor, compute_series
 from ..storage import Span, hour_of, save_antecedents, span_rows
 from .directory import _sensors, directory
 
@@ -315,7 +315,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         revisits = {sid: {ts for ts, _v, r in pts if r} for sid, pts in points.items()}
         evaluations = compute_series(sensors, latest, {sid: [(ts, v) for ts, v, _r in pts]
                                                       for sid, pts in points.items()}, changed_since)
-    book = ThresholdBook(sensors, directory.thresholds())
+    book = directory.book()
     geo = directory.geohazard_gauges()  # None: no zone registered, every gauge evaluates the geohazard rule
     no_geo = frozenset({Rule.GEOHAZARD})
     close_after = timedelta(hours=float(conf("SENSING_AUTO_CLOSE_AFTER_HOURS")))
@@ -328,21 +328,22 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
     dirty: dict[int, Alarm] = {}
     antecedents: dict[int, tuple[float, float, datetime]] = {}
     for s in sensors:
-        lt = latest.get(s.pk)
-        again = revisits.get(s.pk, ())
-        for ev in evaluations.get(s.pk, ()):
+        sid = s.id
+        lt = latest.get(sid)
+        again = revisits.get(sid, ())
+        for ev in evaluations.get(sid, ()):
             if ev.antecedent_changed and lt is not None and ev.antecedent_hour == hour_of(lt.ts):
-                antecedents[s.pk] = (*ev.antecedent_whole, ev.antecedent_hour)
+                antecedents[sid] = (*ev.antecedent_whole, ev.antecedent_hour)
             revisit = ev.at in again
-            disabled = no_geo if geo is not None and s.sensor_type == SensorType.RAINFALL and s.pk not in geo \
+            disabled = no_geo if geo is not None and s.sensor_type == SensorType.RAINFALL and sid not in geo \
                 else frozenset()
-            for a in assess_sensor(s, ev, book, rules_of.get(s.pk, frozenset()), disabled):
-                alarm, changed = _apply(s, a, active.get((s.pk, a.rule)), ev.at, now, dirty, revisit=revisit)
+            for a in assess_sensor(s, ev, book, rules_of.get(sid, frozenset()), disabled):
+                alarm, changed = _apply(s, a, active.get((sid, a.rule)), ev.at, now, dirty, revisit=revisit)
                 if alarm is not None:
-                    active[(s.pk, a.rule)] = alarm
-                    rules_of.setdefault(s.pk, set()).add(a.rule)
+                    active[(sid, a.rule)] = alarm
+                    rules_of.setdefault(sid, set()).add(a.rule)
                 else:
-                    active.pop((s.pk, a.rule), None)  # none, or closed by a person meanwhile
+                    active.pop((sid, a.rule), None)  # none, or closed by a person meanwhile
                 changes += changed
             if revisit:
                 continue  # device faults follow the sensor's newest data only
@@ -351,12 +352,12 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
                 if same:
                     changes += _fault(s, Rule.STUCK, active, value=n, threshold=n, at=ev.at, now=now, dirty=dirty)
                 else:
-                    changes += _clear_fault(active.get((s.pk, Rule.STUCK)), ev.at, dirty)
-            changes += _clear_fault(active.get((s.pk, Rule.NO_DATA)), ev.at, dirty)
-            changes += _clear_fault(active.get((s.pk, Rule.OUT_OF_RANGE)), ev.at, dirty)
-        evs = evaluations.get(s.pk)
+                    changes += _clear_fault(active.get((sid, Rule.STUCK)), ev.at, dirty)
+            changes += _clear_fault(active.get((sid, Rule.NO_DATA)), ev.at, dirty)
+            changes += _clear_fault(active.get((sid, Rule.OUT_OF_RANGE)), ev.at, dirty)
+        evs = evaluations.get(sid)
         if evs and close_after:
-            changes += _auto_close(s, active, evs[-1].at, close_after, now, dirty)
+            changes += _auto_close(s, active, rules_of.get(sid, ()), evs[-1].at, close_after, now, dirty)
     for s, p in out_of_range:
         bound = s.valid_max if s.valid_max is not None and p.value > s.valid_max else s.valid_min
         changes += _fault(s, Rule.OUT_OF_RANGE, active, value=p.value, threshold=bound, at=p.ts, now=now)
@@ -370,17 +371,20 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
 AUTO_CLOSE_NOTE = _("条件已解除满 %(hours)s 小时(按监测数据时间),系统自动关闭")
 
 
-def _auto_close(sensor: Sensor, active: dict, at: datetime, after: timedelta, now: datetime,
+def _auto_close(sensor: Sensor, active: dict, rules: Iterable[str], at: datetime, after: timedelta, now: datetime,
                 dirty: dict[int, Alarm]) -> int:
     """Close the sensor's threshold alarms whose condition has been cleared for `after` of its own data time
     (up to `at`, its newest evaluated reading), unless they ever reached a level above
     SENSING_AUTO_CLOSE_MAX_LEVEL: a person closes those. Closed with the reason as the note, no person, and a
     `sensing.alarm.autoclosed` event. Data time, not the wall clock, so a replayed storm closes its alarms as the
-    live one would."""
+    live one would. `rules`: the sensor's threshold rules with an active alarm (only those are looked at, so the
+    cost does not grow with the other sensors' open alarms)."""
     ceiling = level_rank(conf("SENSING_AUTO_CLOSE_MAX_LEVEL"))
     closed = 0
-    for (sid, rule), state in list(active.items()):
-        if (sid != sensor.pk or state.kind != AlarmKind.THRESHOLD or state.cleared_at is None
+    sid = sensor.pk
+    for rule in list(rules):
+        state = active.get((sid, rule))
+        if (state is None or state.kind != AlarmKind.THRESHOLD or state.cleared_at is None
                 or at - state.cleared_at < after or level_rank(state.peak_level) > ceiling):
             continue
         alarm = _lock(state, dirty)

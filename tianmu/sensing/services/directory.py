@@ -36,6 +36,7 @@ class SensorDirectory:
     def __init__(self):
         self._state: tuple[tuple, dict[str, Sensor], list[Threshold]] | None = None
         self._zones: tuple[tuple, dict[int, int] | None] | None = None
+        self._book = None
 
     def _current(self) -> tuple[tuple, dict[str, Sensor], list[Threshold]]:
         with transaction.get_connection().cursor() as cur:
@@ -54,6 +55,17 @@ class SensorDirectory:
     def thresholds(self) -> list[Threshold]:
         """Every threshold row (the directory is checked for changes first)."""
         return self._current()[2]
+
+    def book(self):
+        """The thresholds as a rules.ThresholdBook kept with the directory, so each sensor's rules are worked out
+        once, not once per batch (the directory is checked for changes first; a changed threshold, sensor or
+        station makes a new book)."""
+        from ..rules import ThresholdBook
+
+        key, _sensors_by_code, thresholds = self._current()
+        if self._book is None or self._book[0] != key:
+            self._book = (key, ThresholdBook([], thresholds))
+        return self._book[1]
 
     def geohazard_gauges(self) -> dict[int, int] | None:
         """{rain gauge id: number of geological-hazard zones it represents}, or None when the registry holds no
