@@ -287,7 +287,7 @@ class ThresholdBook:
         rows: dict[Key, Threshold] = dict(self.defaults.get(sensor.sensor_type, {}))
         station = sensor.station if sensor.station_id else None
         rows.update(self.overrides.get((sensor.station_id, sensor.sensor_type), {}))
-        out: dict[str, dict[tuple[str, str], dict]] = defaultdict(dict)
+        out: dict[str, RuleRows] = defaultdict(RuleRows)
         for (rule, metric, soil), t in rows.items():
             if not t.enabled:
                 continue
@@ -319,12 +319,25 @@ def level_for(value: float, values: dict, margin: float = 0.0, band: float | Non
     return best, best_thr
 
 
-def assess(rule: str, rows: dict[tuple[str, str], dict], metrics: dict[str, float], soil: str | None,
-           margin: float, bands: dict[str, float] | None = None) -> Assessment:
-    """The level of one rule: the highest over its metrics, each compared with its soil-specific row if any.
-    The calm level (hysteresis) lowers thresholds by margin × threshold, or by a fixed band for the metrics in
-    `bands`: quantities measured from a datum, like a water level's elevation, where 10 % of 240 m means 24 m."""
-    bands = bands or {}
+class RuleRows(dict):
+    """One rule's threshold rows {(metric, soil): values} as ThresholdBook.for_sensor gives them, remembering
+    which row applies to each metric for each soil state (worked out once per sensor, not per reading)."""
+
+    __slots__ = ("_chosen",)
+
+    def chosen(self, soil: str | None) -> list[tuple[str, dict]]:
+        try:
+            cache = self._chosen
+        except AttributeError:
+            cache = self._chosen = {}
+        found = cache.get(soil)
+        if found is None:
+            found = cache[soil] = _choose(self, soil)
+        return found
+
+
+def _choose(rows: dict[tuple[str, str], dict], soil: str | None) -> list[tuple[str, dict]]:
+    """(metric, threshold values) for each metric, sorted: its row for this soil state, else the row for any."""
     variants: dict[str, dict[str, dict]] = defaultdict(dict)
     for (metric, row_soil), values in rows.items():
         variants[metric][row_soil] = values
@@ -333,9 +346,19 @@ def assess(rule: str, rows: dict[tuple[str, str], dict], metrics: dict[str, floa
         values = by_soil.get(soil or Soil.ANY) or by_soil.get(Soil.ANY) or by_soil.get(Soil.NORMAL)
         if values is not None:
             chosen[metric] = values
+    return sorted(chosen.items())
+
+
+def assess(rule: str, rows: dict[tuple[str, str], dict], metrics: dict[str, float], soil: str | None,
+           margin: float, bands: dict[str, float] | None = None) -> Assessment:
+    """The level of one rule: the highest over its metrics, each compared with its soil-specific row if any.
+    The calm level (hysteresis) lowers thresholds by margin × threshold, or by a fixed band for the metrics in
+    `bands`: quantities measured from a datum, like a water level's elevation, where 10 % of 240 m means 24 m."""
+    bands = bands or {}
+    chosen = rows.chosen(soil) if isinstance(rows, RuleRows) else _choose(rows, soil)
     out = Assessment(rule)
     best_key, calm_key = (0, 0.0), (0, 0.0)
-    for metric, values in sorted(chosen.items()):
+    for metric, values in chosen:
         value = metrics.get(metric)
         if value is None:
             continue

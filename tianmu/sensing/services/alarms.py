@@ -32,7 +32,7 @@ from ..lifecycles import ALARM
 from ..models import Alarm, Sensor, SensorLatest, Station
 from ..parsing import ParsedReading
 from ..rules import Assessment, Point, assess_sensor, compute_series
-from ..storage import Span, hour_of, save_antecedents, span_rows
+from ..storage import Span, hour_of, latest_rows, save_antecedents, span_rows
 from .directory import _sensors, directory
 
 __all__ = ["evaluate_sensors", "check_no_data", "acknowledge_alarm", "acknowledge_station_alarms", "close_alarm",
@@ -76,8 +76,8 @@ class _State:
     __slots__ = (*STATE_FIELDS, "_locked")
 
     def __init__(self, row):
-        for name, value in zip(STATE_FIELDS, row, strict=True):
-            setattr(self, name, value)
+        (self.pk, self.kind, self.rule, self.metric, self.sensor_id, self.level, self.peak_level, self.status,
+         self.calm_evaluations, self.cleared_at) = row  # STATE_FIELDS, in order
         self._locked = False
 
 
@@ -301,7 +301,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
     if missing:
         known = {**known, **{s.pk: s for s in _sensors().filter(pk__in=missing)}}
     sensors = [known[sid] for sid in sorted(evaluated) if sid in known]  # a fixed order: alarms lock in it
-    latest = SensorLatest.objects.in_bulk([s.pk for s in sensors])
+    latest = latest_rows([s.pk for s in sensors])
     revisits: dict[int, set[datetime]] = {}
     changed_since: dict[int, datetime] = {}
     if readings is None:
