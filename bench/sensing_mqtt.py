@@ -370,6 +370,31 @@ def sustained_rate(samples: list[tuple[float, int]], base: int) -> float:
     return (hi[1] - lo[1]) / (hi[0] - lo[0])
 
 
+class CountSampler(threading.Thread):
+    """Samples count(*) of the readings every 0.25 s from before the publisher starts (on its own connection), so
+    the sustained rate also sees what was stored while the publisher was still sending."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        import psycopg
+
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.samples: list[tuple[float, int]] = []
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            n = self.conn.execute("SELECT count(*) FROM sensing_reading").fetchone()[0]
+            self.samples.append((time.time(), n))
+            self.stopping.wait(0.25)
+        self.conn.close()
+
+    def stop(self) -> list[tuple[float, int]]:
+        self.stopping.set()
+        self.join(10)
+        return self.samples
+
+
 class AlarmPoller(threading.Thread):
     """Reads new alarm rows every 10 ms; remembers when each was first seen (wall clock)."""
 
@@ -452,6 +477,8 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
         log(f"{name}: throughput — {args.messages} messages as fast as the publisher can")
         meter = CpuMeter(worker, db)
         meter.start()
+        sampler = CountSampler(args.db_url)
+        sampler.start()
         proc = run_publisher(work, f"{name}-tp", {**base_spec, "rate": 0, "count": args.messages, "round": 10}, 600)
         spy = None
         if args.py_spy:
@@ -463,6 +490,7 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
             out["py_spy_raw"] = str(spy_out)
         pub = publisher_result(proc, 600)
         n, samples = wait_count(db, base + args.messages, args.drain_seconds, stall=10)
+        samples = sorted(sampler.stop() + samples)
         if spy is not None:
             spy.wait(args.py_spy_seconds + 30)
         stored = n - base

@@ -12,8 +12,8 @@ table, ``executemany`` and ``INSERT … ON CONFLICT DO NOTHING RETURNING``; the 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -361,9 +361,9 @@ def store_readings(rows: Iterable[StoredReading], *, received_at: datetime | Non
 
 # ---- reading many short spans at once (rule evaluation) --------------------------------------------------------
 
-@dataclass(frozen=True)
-class Span:
-    """Readings of one sensor with lo <= ts <= hi (both inclusive); only the newest `newest` of them if set."""
+class Span(NamedTuple):
+    """Readings of one sensor with lo <= ts <= hi (both inclusive); only the newest `newest` of them if set.
+    A named tuple: rule evaluation makes about ten per reading, and a frozen dataclass costs 2–2.5× as much to build."""
 
     sensor_id: int
     lo: datetime
@@ -371,8 +371,7 @@ class Span:
     newest: int | None = None
 
 
-@dataclass(frozen=True)
-class SpanStats:
+class SpanStats(NamedTuple):
     count: int = 0
     total: float = 0.0
     minimum: float | None = None
