@@ -163,6 +163,7 @@ class AlarmHistoryOut(Schema):
     at: str
     actor: str | None
     level: str | None
+    metric_label: str  # the metric the value is of (an alarm may open on 1 h rain and escalate on 3 h)
     value: float | None
     threshold: float | None
     observed_at: str | None
@@ -362,6 +363,7 @@ def serialize_detail(d) -> dict:
                     "threshold": a.threshold, "level": a.level, "meaning": d.meaning, "soil": d.soil,
                     "soil_label": d.row.soil_label if d.soil and d.row else None, "row": row},
         "history": [{"event": h.verb, "label": h.label, "at": _local(h.at), "actor": h.actor, "level": h.level,
+                     "metric_label": h.metric_label,
                      "value": h.value, "threshold": h.threshold, "observed_at": _local(h.observed_at), "note": h.note}
                     for h in d.history],
         "series": [{"hour": _local(b.hour), "value": b.value, "readings": b.readings, "marked": b.marked}

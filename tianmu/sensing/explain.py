@@ -48,6 +48,7 @@ class HistoryEntry:
     actor: str | None
     level: str | None
     level_label: str
+    metric_label: str
     value: float | None
     threshold: float | None
     observed_at: datetime | None
@@ -124,6 +125,7 @@ def _history(alarm: Alarm) -> list[HistoryEntry]:
         out.append(HistoryEntry(verb=verb, label=str(HISTORY_LABELS.get(verb, verb)), at=e.created_at,
                                 actor=str(e.actor) if e.actor_id else None, level=p.get("level"),
                                 level_label=str(Level(p["level"]).label) if p.get("level") in Level.values else "",
+                                metric_label=str(Metric(p["metric"]).label) if p.get("metric") in Metric.values else "",
                                 value=p.get("value"), threshold=p.get("threshold"),
                                 observed_at=parse_datetime(observed) if isinstance(observed, str) else None,
                                 note=str(p.get("note") or "")))
