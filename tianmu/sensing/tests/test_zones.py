@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from tianmu.conftest import record_data
 from tianmu.core.registry.kinds import get_kind
@@ -215,3 +216,41 @@ def test_the_api_schema_documents_the_detail(world):
     ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     props = spec["components"]["schemas"][ref]["properties"]
     assert {"trigger", "history", "zones", "zones_registered", "zones_outside_scope", "series"} <= set(props)
+
+
+def test_closing_from_the_alarm_page_returns_to_it(world, flood):
+    """The page's 关闭 button posts to the generic transition view, which closes the alarm (note required) and
+    comes back to the page, now with the closing in the history and no button left."""
+    alarm = flood["alarm"]
+    client = Client()
+    client.force_login(world["users"]["town_staff"])
+    here = f"/sensing/alarms/{alarm.pk}/"
+    r = client.post(f"/wf/sensing.alarm/{alarm.pk}/close/", {"note": "", "next": here})
+    alarm.refresh_from_db()
+    assert r.status_code == 302 and r["Location"] == here and alarm.status == "acknowledged"  # refused: no note
+    client.post(f"/wf/sensing.alarm/{alarm.pk}/close/", {"note": "已转移完毕", "next": here})
+    alarm.refresh_from_db()
+    assert alarm.status == "closed" and alarm.closed_by == world["users"]["town_staff"]
+    html = client.get(here).content.decode()
+    assert "已转移完毕" in html and 'class="transitions"' not in html
+
+
+def test_a_device_fault_and_a_rule_without_zones_explain_themselves_too(world, net, t0):
+    """No threshold row for a device fault; no zone section for a rule that belongs to none; and for a zone rule
+    while no zone of its type is registered, the page says every gauge evaluates it."""
+    from tianmu.sensing.services import check_no_data
+
+    a, level = net["rain_a"], net["level_a"]
+    send(a, *[(t0 + i * 5 * M, 5.0) for i in range(1, 13)])
+    send(level, (t0 + 5 * M, 4.2))
+    check_no_data(now=timezone.now() + 5 * H)  # silent for 5 h of the wall clock: no-data faults
+    user = world["users"]["commander"]
+    geo = page(user, f"/sensing/alarms/{active(a, 'geohazard').pk}/").content.decode()
+    assert "代表的危险区" in geo and "登记中尚无此类危险区" in geo
+    water = page(user, f"/sensing/alarms/{active(level, 'water_level').pk}/").content.decode()
+    assert "代表的危险区" not in water and "≥ 4</td>" in water.replace('class="num reached">', ">")
+    fault = Alarm.objects.filter(rule="no_data", status__in=ACTIVE_STATUSES).first()
+    r = page(user, f"/sensing/alarms/{fault.pk}/")
+    assert r.status_code == 200 and "设备故障" in r.content.decode() and "适用的阈值" not in r.content.decode()
+    body = page(user, f"/api/v1/sensing/alarms/{fault.pk}").json()
+    assert body["trigger"]["row"] is None and body["zone_rule"] is False and body["zones"] == []
