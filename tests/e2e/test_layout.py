@@ -66,7 +66,9 @@ def _first_href(page, path: str, selector: str) -> str:
 def _pages(page, district: bool) -> list[str]:
     detail = _first_href(page, "/r/shelters/", "#records tbody a")
     sensor = _first_href(page, "/sensing/", "#latest tbody a")
-    return [*COMMON, detail, detail + "edit/", detail + "delete/", sensor, *(DISTRICT_ONLY if district else [])]
+    alarm = _first_href(page, "/sensing/alarms/", "#alarms tbody td:nth-child(2) a")  # the alarm explained
+    return [*COMMON, detail, detail + "edit/", detail + "delete/", sensor, alarm,
+            *(DISTRICT_ONLY if district else [])]
 
 
 def _check(page, path: str, viewport: dict, who: str) -> list[str]:

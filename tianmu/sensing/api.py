@@ -20,6 +20,7 @@ from tianmu.core.registry.api import COMPACT, ImportOut
 from tianmu.core.workflow import add_routes
 
 from .choices import Level, Metric, Rule
+from .explain import alarm_detail as explain_alarm
 from .lifecycles import ALARM
 from .models import Alarm, Station, Threshold
 from .queries import (
@@ -128,6 +129,80 @@ class AlarmOut(Schema):
     closed_by: str | None
     closed_at: str | None
     closed_note: str
+
+
+class AlarmThresholdRow(Schema):
+    blue: float | None
+    yellow: float | None
+    orange: float | None
+    red: float | None
+
+
+class AlarmTrigger(Schema):
+    """What triggered the alarm (its last level change): metric and value against the threshold of its level, the
+    level's meaning for rules that name their levels (flash flood: 准备转移 / 立即转移), the soil state that chose
+    the rainfall row (flash flood), and the whole threshold row in force now (null for device faults)."""
+
+    metric: str
+    metric_label: str
+    value: float | None
+    threshold: float | None
+    level: str
+    meaning: str
+    soil: str | None
+    soil_label: str | None
+    row: AlarmThresholdRow | None
+
+
+class AlarmHistoryOut(Schema):
+    """One event of the alarm (opened, escalated, deescalated, cleared, autoclosed, acknowledged, closed): who
+    (null = the rules or the system), when (Asia/Shanghai), the level, value and threshold it carried, the note."""
+
+    event: str
+    label: str
+    at: str
+    actor: str | None
+    level: str | None
+    metric_label: str  # the metric the value is of (an alarm may open on 1 h rain and escalate on 3 h)
+    value: float | None
+    threshold: float | None
+    observed_at: str | None
+    note: str
+
+
+class AlarmZoneOut(Schema):
+    """A hazard zone (registry hazard source) the alarm's gauge represents for its rule."""
+
+    id: int
+    code: str
+    name: str
+    hazard_type: str
+    risk_level: str
+    town: str
+    village: str
+    threatened_people: int
+    threatened_households: int
+    responsible_unit: str
+
+
+class AlarmHourOut(Schema):
+    """One hour of the sensor's data around the alarm (labelled by its end): rain of the hour for a gauge, the
+    hour's highest value otherwise; `marked` = the hour of the alarm's data time."""
+
+    hour: str
+    value: float
+    readings: int
+    marked: bool
+
+
+class AlarmDetailOut(AlarmOut):
+    trigger: AlarmTrigger
+    history: list[AlarmHistoryOut]
+    series: list[AlarmHourOut]
+    zone_rule: bool  # the rule belongs to hazard zones (geohazard, flash flood)
+    zones_registered: bool  # false: the registry holds no zone of that type, every gauge evaluates the rule
+    zones: list[AlarmZoneOut]  # those in the caller's read scope
+    zones_outside_scope: int  # how many more it represents outside the caller's scope (not listed)
 
 
 class AlarmPage(Schema):
@@ -279,6 +354,29 @@ def serialize_alarm(a: Alarm) -> dict:
     }
 
 
+def serialize_detail(d) -> dict:
+    a = d.alarm
+    row = dict((level, value) for level, _label, value in d.row.values) if d.row else None
+    return {
+        **serialize_alarm(a),
+        "trigger": {"metric": a.metric, "metric_label": _label(Metric, a.metric), "value": a.value,
+                    "threshold": a.threshold, "level": a.level, "meaning": d.meaning, "soil": d.soil,
+                    "soil_label": d.row.soil_label if d.soil and d.row else None, "row": row},
+        "history": [{"event": h.verb, "label": h.label, "at": _local(h.at), "actor": h.actor, "level": h.level,
+                     "metric_label": h.metric_label,
+                     "value": h.value, "threshold": h.threshold, "observed_at": _local(h.observed_at), "note": h.note}
+                    for h in d.history],
+        "series": [{"hour": _local(b.hour), "value": b.value, "readings": b.readings, "marked": b.marked}
+                   for b in d.series],
+        "zone_rule": d.zone_rule, "zones_registered": d.zones_registered,
+        "zones": [{"id": z.pk, "code": z.code, "name": z.name, "hazard_type": z.hazard_type, "risk_level": z.risk_level,
+                   "town": z.town, "village": z.village, "threatened_people": z.threatened_people,
+                   "threatened_households": z.threatened_households, "responsible_unit": z.responsible_unit}
+                  for z in d.zones],
+        "zones_outside_scope": d.zones_hidden,
+    }
+
+
 def serialize_group(g: dict) -> dict:
     region = g["region"]
     town = region.parent if region.level == "village" else region if region.level == "town" else None
@@ -366,9 +464,12 @@ def alarm_stations(request, status: str = "active", level: str | None = None, ki
             "results": [serialize_group(g) for g in station_groups(request.auth, rows, flt)]}
 
 
-@router.get("/alarms/{int:alarm_id}", response=AlarmOut, summary="One alarm")
+@router.get("/alarms/{int:alarm_id}", response=AlarmDetailOut,
+            summary="One alarm, explained: what triggered it against which threshold row (and soil state), its "
+                    "history (who and when), the hours of data around it, and the hazard zones it stands for "
+                    "(geohazard, flash flood: the zones its gauge represents, those in the caller's scope)")
 def alarm_detail(request, alarm_id: int):
-    return serialize_alarm(get_object_or_404(alarms(request.auth), pk=alarm_id))
+    return serialize_detail(explain_alarm(request.auth, alarm_id))
 
 
 # The people's transitions of an alarm (sensing/lifecycles.py): POST /alarms/{id}/acknowledge and …/close.

@@ -76,6 +76,13 @@ DEFAULTS = {
     "SENSING_GEOHAZARD_GAUGES_PER_ZONE": 1,
     # Only zones of these risk levels (registry risk_level: low/medium/high/major) count; empty = all [U].
     "SENSING_GEOHAZARD_RISK_LEVELS": [],
+    # Flash-flood critical rainfall (准备转移 / 立即转移) is defined per flash-flood danger zone (山洪灾害危险区, a
+    # protected village), not per gauge: each registered danger zone is represented by its N nearest rain gauges
+    # within this distance (wider than a slope's: a village's flash flood comes from the small basin above it);
+    # other gauges do not evaluate the flash_flood rule (when no danger zone is registered, every gauge does) [U].
+    "SENSING_FLASH_FLOOD_RADIUS_M": float(os.environ.get("TIANMU_FLASH_FLOOD_RADIUS_M", "5000")),
+    "SENSING_FLASH_FLOOD_GAUGES_PER_ZONE": 1,
+    "SENSING_FLASH_FLOOD_RISK_LEVELS": [],
     # An alarm whose condition has been cleared for this many hours of the sensor's own data closes itself
     # with a reason, unless it ever reached a level above SENSING_AUTO_CLOSE_MAX_LEVEL (a person closes
     # those). 0 switches it off [U].

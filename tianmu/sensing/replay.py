@@ -103,10 +103,13 @@ def read_csv(path: Path) -> list[Row]:
 
 
 def stored_series(start: datetime, end: datetime) -> list[Row]:
-    """The readings stored in the (live) database with start <= ts < end, every sensor."""
+    """The readings stored in the (live) database with start < ts <= end, every sensor: a reading is the rain of the
+    interval ending at its time, so a storm "from 20:00 to 02:00" (as `tianmu demo` prints it) is the readings of
+    (20:00, 02:00], and the history before it those up to 20:00 — the rule windows' own convention. (It was
+    [start, end): the storm's last step was left out, and the replay ended with fewer alarms than the storm.)"""
     from .models import Reading
 
-    return [(code, ts, value) for code, ts, value in Reading.objects.filter(ts__gte=start, ts__lt=end)
+    return [(code, ts, value) for code, ts, value in Reading.objects.filter(ts__gt=start, ts__lte=end)
             .values_list("sensor__code", "ts", "value").order_by("ts").iterator(chunk_size=20000)]
 
 

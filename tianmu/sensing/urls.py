@@ -16,6 +16,7 @@ urlpatterns = [
     path("alarms/", views.alarm_page, name="alarms"),
     path("alarms/export.xlsx", views.alarm_export, name="alarms_export"),
     path("attention/", views.attention, name="attention"),
+    path("alarms/<int:pk>/", views.alarm_detail_page, name="alarm"),
     path("alarms/<int:pk>/acknowledge/", transition_view, ACK, name="acknowledge"),
     path("alarms/<int:pk>/close/", transition_view, CLOSE, name="close"),
     path("alarms/by-station/<path:key>/acknowledge/", views.acknowledge_station_view, name="acknowledge_station"),

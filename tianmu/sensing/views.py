@@ -27,6 +27,8 @@ from tianmu.core.names import region_name
 from tianmu.core.scope import can
 
 from .choices import AlarmKind, AlarmStatus, Level, Rule, SensorType
+from .explain import alarm_detail
+from .lifecycles import ALARM
 from .models import SensorLatest
 from .queries import (
     LEVEL_ORDER_LATEST,
@@ -58,7 +60,7 @@ from .rainfall import (
 )
 from .services.alarms import acknowledge_station_alarms
 
-__all__ = ["latest_page", "alarm_page", "alarm_export", "attention", "acknowledge_station_view", "sensor_page",
+__all__ = ["latest_page", "alarm_page", "alarm_detail_page", "alarm_export", "attention", "acknowledge_station_view", "sensor_page",
            "dead_letter_page", "map_layer_config", "rainfall_page", "rainfall_export", "areal_page", "rain_layer_config"]
 
 PAGE_SIZE = 50
@@ -295,7 +297,7 @@ def _alert(alarm) -> dict:
     return {"id": alarm.pk, "level": alarm.level,
             "title": _("%(level)s告警:%(place)s") % {"level": alarm.get_level_display(), "place": place},
             "body": f"{alarm.get_rule_display()}{value} · {region}",
-            "url": reverse("sensing:alarms") + f"?sensor={alarm.sensor.code}&sort=time"}
+            "url": reverse("sensing:alarm", args=[alarm.pk])}
 
 
 @login_required
@@ -348,6 +350,20 @@ def acknowledge_station_view(request, key: str):
     except ScopeError as exc:
         messages.error(request, str(exc.message))
     return _back(request)
+
+
+@login_required
+@require_safe
+def alarm_detail_page(request, pk: int):
+    """One alarm explained (explain.py): level history, what triggered it against which threshold row, the data
+    around it, the hazard zones it stands for, and the lifecycle's buttons the user may press now. Another
+    region's alarm is a 404."""
+    detail = alarm_detail(request.user, pk)
+    alarm = detail.alarm
+    return render(request, "sensing/alarm.html", {
+        "d": detail, "a": alarm, "transitions": ALARM.available(request.user, alarm),
+        "lifecycle_key": ALARM.key, "obj": alarm, **_tabs(request, "alarms"),
+    })
 
 
 @login_required
@@ -500,11 +516,13 @@ def map_layer_config(request) -> dict:
     return {
         "mapApi": reverse("api:api-root") + "map/",
         "sensorUrl": "/sensing/sensors/{id}/",  # a sensor's chart page
+        "alarmUrl": "/sensing/alarms/{id}/",  # an alarm's detail page
         "alarmsPage": reverse("sensing:alarms"),
         "eventsUrl": reverse("core:event_stream"),
         "labels": {
             "load_failed": _("加载失败,请刷新重试"),
             "sensor_chart": _("监测曲线"),
+            "alarm_detail": _("告警详情"),
             "no_alarm": _("无告警"),
             "observed": _("观测"),
             "no_reading": _("暂无数据"),

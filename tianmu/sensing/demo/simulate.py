@@ -64,6 +64,7 @@ AHEAD, AHEAD_KM = 0.08, 25.0  # drizzle of the outer bands ahead of it
 CATCHMENT_KM = 15.0
 OROGRAPHY = (0.7, 0.3, 1.1)  # base, west slope, hotspot
 HOTSPOT = ((119.03 - LON0) * KX, (30.25 - LAT0) * KY)  # orographic hotspot between 龙岗镇 and 岛石镇
+HOTSPOT_KM = 6.0  # its radius (1 sigma): "record short, local rainstorms" (facts.md, Lekima) [U]
 SLOPE_FINAL_MM = 60.0  # the creeping slope's movement over the whole storm
 
 
@@ -148,7 +149,7 @@ class Typhoon:
         rest = TRAIL * behind * math.exp(min(d, 0) / TRAIL_KM) + AHEAD * (1 - behind) * math.exp(-max(d, 0) / AHEAD_KM)
         envelope = 0.5 + 0.5 * _smoothstep(f / 0.65)
         hx, hy = x - HOTSPOT[0], y - HOTSPOT[1]
-        orography = OROGRAPHY[0] + OROGRAPHY[1] * max(0.0, min(1.0, (45 - x) / 90)) + OROGRAPHY[2] * math.exp(-(hx * hx + hy * hy) / 200)
+        orography = OROGRAPHY[0] + OROGRAPHY[1] * max(0.0, min(1.0, (45 - x) / 90)) + OROGRAPHY[2] * math.exp(-(hx * hx + hy * hy) / (2 * HOTSPOT_KM ** 2))
         return PEAK_MM_H * envelope * orography * (core + rest)
 
     def expected_total(self, x: float, y: float) -> float:

@@ -23,7 +23,6 @@ from ..choices import (
     AlarmStatus,
     Level,
     Rule,
-    SensorType,
     level_rank,
     max_level,
 )
@@ -33,7 +32,7 @@ from ..models import Alarm, Sensor, SensorLatest, Station
 from ..parsing import ParsedReading
 from ..rules import Assessment, Point, assess_sensor, compute_series
 from ..storage import Span, hour_of, latest_rows, save_antecedents, span_rows
-from .directory import _sensors, directory
+from .directory import _sensors, directory, disabled_rules
 
 __all__ = ["evaluate_sensors", "check_no_data", "acknowledge_alarm", "acknowledge_station_alarms", "close_alarm",
            "refresh_sensor_level"]
@@ -316,8 +315,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
         evaluations = compute_series(sensors, latest, {sid: [(ts, v) for ts, v, _r in pts]
                                                       for sid, pts in points.items()}, changed_since)
     book = directory.book()
-    geo = directory.geohazard_gauges()  # None: no zone registered, every gauge evaluates the geohazard rule
-    no_geo = frozenset({Rule.GEOHAZARD})
+    zones = directory.representation()  # the rules that belong to hazard zones, and which gauges represent them
     close_after = timedelta(hours=float(conf("SENSING_AUTO_CLOSE_AFTER_HOURS")))
     active = _active_states(ids)  # state only; locked and read in full one by one when they change (`_lock`)
     rules_of: dict[int, set[str]] = {}
@@ -335,8 +333,7 @@ def evaluate_sensors(sensor_ids: Iterable[int], *, now: datetime | None = None,
             if ev.antecedent_changed and lt is not None and ev.antecedent_hour == hour_of(lt.ts):
                 antecedents[sid] = (*ev.antecedent_whole, ev.antecedent_hour)
             revisit = ev.at in again
-            disabled = no_geo if geo is not None and s.sensor_type == SensorType.RAINFALL and sid not in geo \
-                else frozenset()
+            disabled = disabled_rules(s, zones)  # zone rules (geohazard, flash flood) of a gauge representing none
             for a in assess_sensor(s, ev, book, rules_of.get(sid, frozenset()), disabled):
                 alarm, changed = _apply(s, a, active.get((sid, a.rule)), ev.at, now, dirty, revisit=revisit)
                 if alarm is not None:

@@ -4,9 +4,13 @@ shared instance, `directory` (read only; reloaded when the registry changes)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import transaction
 
+from tianmu.registry.choices import HazardType
+
+from ..choices import Rule
 from ..models import Sensor, Threshold
 
 # What checking and rule evaluation read of a sensor, its station and region (not the descriptive columns).
@@ -35,7 +39,7 @@ class SensorDirectory:
 
     def __init__(self):
         self._state: tuple[tuple, dict[str, Sensor], list[Threshold]] | None = None
-        self._zones: tuple[tuple, dict[int, int] | None] | None = None
+        self._zones: tuple[tuple, dict[str, Representation]] | None = None
         self._book = None
 
     def _current(self) -> tuple[tuple, dict[str, Sensor], list[Threshold]]:
@@ -67,44 +71,97 @@ class SensorDirectory:
             self._book = (key, ThresholdBook([], thresholds))
         return self._book[1]
 
-    def geohazard_gauges(self) -> dict[int, int] | None:
-        """{rain gauge id: number of geological-hazard zones it represents}, or None when the registry holds no
-        geological-hazard zone at all (then every gauge evaluates the geohazard rule). Recomputed when
-        sensors, stations, thresholds or hazard sources change."""
+    def representation(self) -> dict[str, Representation]:
+        """{rule: its representation map} for the rules that belong to hazard zones (ZONE_RULES). Recomputed
+        when sensors, stations, thresholds or hazard sources change."""
         key = self._current()[0]
         if self._zones is None or self._zones[0] != key:
-            self._zones = (key, representing_gauges())
+            self._zones = (key, {rule: representing_gauges(rule) for rule in ZONE_RULES})
         return self._zones[1]
 
+    def zones_of(self, sensor_id: int, rule: str) -> tuple[int, ...]:
+        """The ids of the hazard zones (registry hazard sources) the gauge represents for this rule: none for a
+        rule that belongs to no zones, or while none is registered."""
+        rep = self.representation().get(rule)
+        return rep.zones.get(sensor_id, ()) if rep is not None and rep.zones is not None else ()
 
-def representing_gauges() -> dict[int, int] | None:
-    """Which rain gauges represent geological-hazard zones (registry hazard sources of type "geological"): for
-    each zone, its SENSING_GEOHAZARD_GAUGES_PER_ZONE nearest active rain gauges within
-    SENSING_GEOHAZARD_RADIUS_M. Returns {gauge id: zones represented}; None if no zone is registered."""
+
+def disabled_rules(sensor: Sensor, representation: dict[str, Representation]) -> frozenset[str]:
+    """The zone rules this sensor does not evaluate: those of a rain gauge that represents none of the rule's zones
+    (while the registry holds some). Other sensor types have no such rule anyway."""
+    from ..choices import SensorType
+
+    if sensor.sensor_type != SensorType.RAINFALL:
+        return frozenset()
+    return frozenset(rule for rule, rep in representation.items() if not rep.evaluates(sensor.pk))
+
+
+@dataclass(frozen=True)
+class ZoneRule:
+    """A rule whose alarms belong to hazard zones of the registry rather than to every gauge: the zones' hazard
+    type, and the prefix of its settings (`{prefix}_RADIUS_M`, `{prefix}_GAUGES_PER_ZONE`,
+    `{prefix}_RISK_LEVELS`; conf.py, docs/sensing.md)."""
+
+    hazard_type: str
+    settings: str
+
+
+# Rule → the hazard zones it belongs to (issue 9: "not to every gauge"). Geological-hazard rainfall (effective
+# rainfall) belongs to the geological-hazard risk zones; flash-flood critical rainfall (准备转移 / 立即转移) is
+# defined per flash-flood danger zone (山洪灾害危险区), i.e. per protected village.
+ZONE_RULES: dict[str, ZoneRule] = {
+    Rule.GEOHAZARD: ZoneRule(HazardType.GEOLOGICAL, "SENSING_GEOHAZARD"),
+    Rule.FLASH_FLOOD: ZoneRule(HazardType.FLASH_FLOOD, "SENSING_FLASH_FLOOD"),
+}
+
+
+@dataclass(frozen=True)
+class Representation:
+    """Which rain gauges represent a zone rule's zones: `zones` = {gauge id: ids of the zones it represents}, or
+    None while the registry holds no zone of that type (then every gauge evaluates the rule: the conservative
+    fallback of a district that has not loaded its zones)."""
+
+    zones: dict[int, tuple[int, ...]] | None
+
+    def evaluates(self, gauge_id: int) -> bool:
+        return self.zones is None or gauge_id in self.zones
+
+
+def zone_settings(rule: str) -> tuple[float, int, list[str]]:
+    """(radius in metres, gauges per zone, risk levels that count or empty for all) of a zone rule."""
+    from ..conf import conf
+
+    prefix = ZONE_RULES[rule].settings
+    return (float(conf(f"{prefix}_RADIUS_M")), max(1, int(conf(f"{prefix}_GAUGES_PER_ZONE"))),
+            list(conf(f"{prefix}_RISK_LEVELS") or []))
+
+
+def representing_gauges(rule: str) -> Representation:
+    """Which rain gauges represent the zones of a zone rule (registry hazard sources of its hazard type): for
+    each zone, its N nearest active rain gauges within the rule's radius (`zone_settings`). A zone with no
+    gauge that near is represented by none (it shows in no alarm: a gap in the network to close)."""
     import numpy as np
 
-    from tianmu.registry.choices import HazardType
     from tianmu.registry.models import HazardSource
 
     from ..choices import SensorType
-    from ..conf import conf
 
-    qs = HazardSource.objects.filter(hazard_type=HazardType.GEOLOGICAL)
-    levels = conf("SENSING_GEOHAZARD_RISK_LEVELS")
+    radius, per_zone, levels = zone_settings(rule)
+    qs = HazardSource.objects.filter(hazard_type=ZONE_RULES[rule].hazard_type)
     if levels:
-        qs = qs.filter(risk_level__in=list(levels))
-    zones = np.array(list(qs.values_list("lon", "lat")), dtype=float).reshape(-1, 2)
-    if not len(zones):
-        return None
+        qs = qs.filter(risk_level__in=levels)
+    rows = list(qs.order_by("pk").values_list("pk", "lon", "lat"))
+    if not rows:
+        return Representation(None)
+    zone_ids = [r[0] for r in rows]
+    zones = np.array([(r[1], r[2]) for r in rows], dtype=float)
     gauges = list(Sensor.objects.filter(sensor_type=SensorType.RAINFALL, retired=False, lon__isnull=False,
-                                        lat__isnull=False).values_list("pk", "lon", "lat"))
+                                        lat__isnull=False).order_by("pk").values_list("pk", "lon", "lat"))
     if not gauges:
-        return {}
+        return Representation({})
     ids = np.array([g[0] for g in gauges])
     pos = np.array([(g[1], g[2]) for g in gauges], dtype=float)
-    radius = float(conf("SENSING_GEOHAZARD_RADIUS_M"))
-    per_zone = max(1, int(conf("SENSING_GEOHAZARD_GAUGES_PER_ZONE")))
-    out: dict[int, int] = {}
+    out: dict[int, list[int]] = {}
     lat0 = np.radians(zones[:, 1].mean())
     m_per_deg = 111_320.0
     for start in range(0, len(zones), 2000):  # equirectangular distances, at most 2,000 zones × gauges at once
@@ -112,12 +169,12 @@ def representing_gauges() -> dict[int, int] | None:
         dx = (z[:, None, 0] - pos[None, :, 0]) * np.cos(lat0) * m_per_deg
         dy = (z[:, None, 1] - pos[None, :, 1]) * m_per_deg
         d = np.hypot(dx, dy)
-        nearest = np.argsort(d, axis=1)[:, :per_zone]
+        nearest = np.argsort(d, axis=1, kind="stable")[:, :per_zone]
         for row, cols in enumerate(nearest):
             for col in cols:
                 if d[row, col] <= radius:
-                    out[int(ids[col])] = out.get(int(ids[col]), 0) + 1
-    return out
+                    out.setdefault(int(ids[col]), []).append(zone_ids[start + row])
+    return Representation({gauge: tuple(zs) for gauge, zs in out.items()})
 
 
 directory = SensorDirectory()

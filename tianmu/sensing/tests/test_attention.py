@@ -48,7 +48,7 @@ def test_a_new_red_alarm_rings_in_scope_only(client, world, net, t0):
     seen_by = poll(client, users["commander"], after=cursors["commander"])
     assert [a["id"] for a in seen_by["alerts"]] == [red.pk]
     alert = seen_by["alerts"][0]
-    assert alert["level"] == "red" and "红色" in alert["title"] and alert["url"].endswith(f"sensor={red.sensor.code}&sort=time")
+    assert alert["level"] == "red" and "红色" in alert["title"] and alert["url"] == f"/sensing/alarms/{red.pk}/"  # the alarm explained
     assert OUTSIDE_MARK in alert["body"]  # the town's name
     assert seen_by["cursor"] > cursors["commander"]
     # The next poll from the new cursor does not ring again.

@@ -25,8 +25,8 @@ class Command(BaseCommand):
         source = parser.add_mutually_exclusive_group()
         source.add_argument("--csv", type=Path, help="readings file: sensor,ts,value (or 传感器编码,时间,数值)")
         source.add_argument("--stored", nargs=2, metavar=("START", "END"),
-                            help="the readings stored in this database from START to END (ISO 8601, Beijing time "
-                                 "without an offset)")
+                            help="the readings stored in this database after START up to and including END "
+                                 "(ISO 8601, Beijing time without an offset); those up to START are the history")
         parser.add_argument("--into", help="the scenario database URL (never the live one)")
         parser.add_argument("--batch-minutes", type=int, default=5,
                             help="simulated minutes per ingest step (5: as the readings arrived)")

@@ -50,6 +50,10 @@
     });
   }
 
+  function alarmUrl(id) {
+    return cfg.alarmUrl.replace("{id}", encodeURIComponent(id));
+  }
+
   function sensorUrl(id) {
     return cfg.sensorUrl.replace("{id}", encodeURIComponent(id));
   }
@@ -92,8 +96,13 @@
       mine.forEach(function (a) {
         var li = el("li");
         li.appendChild(levelTag(a.level, a.level_label));
-        li.appendChild(document.createTextNode(" " + a.rule_label + " " + fmtNum(a.value) + "/" + fmtNum(a.threshold) +
-          (a.cleared ? " · " + T.cleared : a.status === "acknowledged" ? " · " + T.acknowledged : "")));
+        // The alarm's own page explains it (what triggered it, its history, the hazard zones it stands for).
+        var link = el("a", null, a.rule_label + " " + fmtNum(a.value) + "/" + fmtNum(a.threshold) +
+          (a.cleared ? " · " + T.cleared : a.status === "acknowledged" ? " · " + T.acknowledged : ""));
+        link.href = alarmUrl(a.id);
+        link.title = T.alarm_detail || "";
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(link);
         ul.appendChild(li);
       });
       box.appendChild(ul);
