@@ -25,10 +25,20 @@ class SensingConfig(plugins.TianmuApp):
                                    order=10),
                   plugins.MapLayer("rainfall", panel="sensing/map_rain_panel.html", scripts=("sensing/rainmap.js",),
                                    styles=("sensing/map.css",), config="tianmu.sensing.views:rain_layer_config",
-                                   order=11)]
+                                   order=11),
+                  # River basins coloured by areal rainfall; reads the rainfall layer's window and time controls.
+                  plugins.MapLayer("basins", panel="sensing/map_basin_panel.html", scripts=("sensing/basinmap.js",),
+                                   styles=("sensing/map.css",), config="tianmu.sensing.views:basin_layer_config",
+                                   order=12)]
+    record_panels = [plugins.RecordPanel("basin-outline", "sensing/_basin_panel.html",
+                                         "tianmu.sensing.views:basin_panel", kinds=("basins",),
+                                         scripts=("vendor/leaflet/leaflet.js", "sensing/basin-detail.js"),
+                                         styles=("vendor/leaflet/leaflet.css", "sensing/sensing.css"))]
     demo_steps = [
         plugins.DemoStep("sensing.network", "tianmu.sensing.demo.network:build_network_step",
                          after=("registry.records",)),
+        plugins.DemoStep("sensing.basins", "tianmu.sensing.demo.basins:build_basins_step",
+                         after=("sensing.network",)),
         plugins.DemoStep("sensing.storm", "tianmu.sensing.demo.simulate:demo_storm_step", after=("sensing.network",),
                          phase="replay"),
     ]
