@@ -32,8 +32,7 @@ class SensingConfig(plugins.TianmuApp):
                                    order=12)]
     record_panels = [plugins.RecordPanel("basin-outline", "sensing/_basin_panel.html",
                                          "tianmu.sensing.views:basin_panel", kinds=("basins",),
-                                         scripts=("vendor/leaflet/leaflet.js", "sensing/basin-detail.js"),
-                                         styles=("vendor/leaflet/leaflet.css", "sensing/sensing.css"))]
+                                         styles=("sensing/sensing.css",))]
     demo_steps = [
         plugins.DemoStep("sensing.network", "tianmu.sensing.demo.network:build_network_step",
                          after=("registry.records",)),
@@ -52,5 +51,7 @@ class SensingConfig(plugins.TianmuApp):
         "sensing.readings.submit": {role: scope.HOME for role in (*scope.WRITERS, Role.API_CLIENT)},
         "sensing.threshold.set": {role: scope.HOME for role in scope.WRITERS},
         "sensing.threshold.set_default": {role: scope.DISTRICT_ONLY for role in scope.WRITERS},
+        # River basins from GeoJSON: each basin's region must be the importer's (district basins: district staff).
+        "sensing.basins.import": {role: scope.HOME for role in scope.WRITERS},
     }
     settings = DEFAULTS

@@ -6,6 +6,7 @@ GeoJSON export. Only reads and pure functions; the import that writes is service
 from __future__ import annotations
 
 import json
+import math
 
 import shapely
 from django.utils.translation import gettext_lazy as _
@@ -19,7 +20,7 @@ from tianmu.core.sheets import message
 from .conf import conf
 
 __all__ = ["outline_problems", "area_km2", "district_shape", "visible_basins", "basins_geojson", "vertex_count",
-           "outline_text"]
+           "outline_text", "outline_svg"]
 
 _GEOD = Geod(ellps="WGS84")
 _POLYGONAL = ("Polygon", "MultiPolygon")
@@ -91,6 +92,25 @@ def outline_problems(geometry, district=None) -> tuple[object | None, list]:
     elif area > largest:
         problems.append(message(_("面积 %(area)s km² 超过上限 %(max)s km²"), area=area, max=largest))
     return (None if problems else shape), problems
+
+
+def outline_svg(boundary, size: int = 320) -> dict | None:
+    """A basin's outline as an SVG path (local equirectangular projection, north up) for its detail page: no
+    map library, numbers only. {"d": path, "w": width, "h": height}, or None without an outline."""
+    if not boundary:
+        return None
+    shape = shapely.from_geojson(outline_text(boundary))
+    w, s, e, n = shape.bounds
+    scale = math.cos(math.radians((s + n) / 2))
+    span = max((e - w) * scale, n - s, 1e-9)
+    k = (size - 8) / span
+    width, height = round((e - w) * scale * k) + 8, round((n - s) * k) + 8
+    parts = []
+    for poly in shapely.get_parts(shape):
+        for ring in [poly.exterior, *poly.interiors]:
+            pts = [f"{4 + (x - w) * scale * k:.1f},{4 + (n - y) * k:.1f}" for x, y in ring.coords]
+            parts.append("M" + " L".join(pts) + " Z")
+    return {"d": " ".join(parts), "w": width, "h": height}
 
 
 def visible_basins(actor):

@@ -51,7 +51,7 @@ class BasinKind(RecordKind):
     model = Basin
     slug = "basins"
     type_field = "system"
-    filter_fields = ["system", "parent"]
+    filter_fields = ["system"]
     search_fields = ["code", "name", "name_en", "river", "system"]
     list_columns = ["code", "name", "region", "river", "system", "parent", "area_km2"]
     state_fields = ["area_km2"]

@@ -31,7 +31,7 @@ from tianmu.core.names import region_name
 from tianmu.core.registry.kinds import get_kind
 from tianmu.core.scope import can, write_prefix
 
-from .basins import basins_geojson, visible_basins
+from .basins import basins_geojson, outline_svg, visible_basins
 from .choices import AlarmKind, AlarmStatus, Level, Rule, SensorType
 from .conf import conf
 from .models import SensorLatest
@@ -612,7 +612,13 @@ def basin_import_page(request):
             upload = request.FILES["file"]
             most = int(conf("SENSING_BASIN_MAX_BYTES"))
             data = upload.read(most + 1)
-            report = import_basins(request.user, data, dry_run=True)
+            # "Import at once if every feature passes" (dry_run=false): one step, as the API's import.
+            direct = request.POST.get("dry_run") == "false"
+            report = import_basins(request.user, data, dry_run=not direct)
+            if direct and report.ok:
+                messages.success(request, _("导入完成:新增 %(c)s 条,修改 %(u)s 条,%(n)s 条无变化") % {
+                    "c": report.created, "u": report.updated, "n": report.unchanged})
+                return redirect("records:list", slug="basins")
             token = ""
             if report.ok:
                 token = str(uuid.uuid4())
@@ -654,7 +660,7 @@ def basin_panel(request, kind, obj) -> dict:
     """The basin detail page's panel: the outline on a map, its area, its sub-basins, links to its areal
     rainfall and Thiessen weights and to the GeoJSON import."""
     children = list(obj.children.order_by("code").values("pk", "code", "name"))
-    return {"outline": obj.boundary, "area": obj.area_km2,
+    return {"outline": outline_svg(obj.boundary), "area": obj.area_km2,
             "children": children, "can_import": write_prefix(request.user) is not None}
 
 

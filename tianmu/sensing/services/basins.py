@@ -23,7 +23,7 @@ from tianmu.core.models import Region
 from tianmu.core.registry.io import ImportReport
 from tianmu.core.registry.kinds import get_kind
 from tianmu.core.registry.services import CODE_IN_USE, record_snapshot, validate_record
-from tianmu.core.scope import can_write_region, check_role
+from tianmu.core.scope import can_write_region, check
 from tianmu.core.sheets import mib
 
 from ..basins import area_km2, district_shape, outline_problems, outline_text, visible_basins
@@ -72,7 +72,7 @@ def _parse(data: bytes, report: ImportReport) -> list | None:
 def import_basins(actor, data: bytes, *, dry_run: bool = True) -> ImportReport:
     """Check every feature of a GeoJSON FeatureCollection of basins; write them all, in one transaction, only
     if all pass and not `dry_run`. Rows in the report are the features' 1-based positions."""
-    check_role(actor)
+    check(actor, "sensing.basins.import")
     kind = get_kind("basins")
     report = ImportReport(dry_run=dry_run)
     features = _parse(data, report)

@@ -256,7 +256,7 @@ def test_pages_export_and_import(client, world, net, basins, t0):
     assert "B-CROSS" in cells and not any(isinstance(v, str) and v.startswith("=") for v in cells)
     assert client.get("/sensing/rainfall/areal/export.xlsx", {"window": "1"}).status_code == 200
     record = client.get(reverse("records:detail", args=["basins", basins["B-CROSS"].pk])).content.decode()
-    assert "basin-outline-data" in record and "面雨量与站点权重" in record
+    assert "basin-outline-svg" in record and "面雨量与站点权重" in record
     # The import page: upload (dry run), then confirm with the token.
     client.force_login(world["users"]["admin"])
     from django.core.files.uploadedfile import SimpleUploadedFile
