@@ -51,7 +51,8 @@ class SensingConfig(plugins.TianmuApp):
         "sensing.readings.submit": {role: scope.HOME for role in (*scope.WRITERS, Role.API_CLIENT)},
         "sensing.threshold.set": {role: scope.HOME for role in scope.WRITERS},
         "sensing.threshold.set_default": {role: scope.DISTRICT_ONLY for role in scope.WRITERS},
-        # River basins from GeoJSON: each basin's region must be the importer's (district basins: district staff).
-        "sensing.basins.import": {role: scope.HOME for role in scope.WRITERS},
+        # River basins from GeoJSON: each basin's region must be the importer's (district basins: district staff;
+        # a town may keep its own small basins). Village responders do not draw basins.
+        "sensing.basins.import": {role: scope.HOME for role in (Role.COMMANDER, Role.ADMIN, Role.TOWN_STAFF)},
     }
     settings = DEFAULTS

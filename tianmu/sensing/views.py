@@ -29,7 +29,7 @@ from tianmu.core.errors import ScopeError, ServiceError
 from tianmu.core.models import Event
 from tianmu.core.names import region_name
 from tianmu.core.registry.kinds import get_kind
-from tianmu.core.scope import can, write_prefix
+from tianmu.core.scope import can
 
 from .basins import basins_geojson, outline_svg, visible_basins
 from .choices import AlarmKind, AlarmStatus, Level, Rule, SensorType
@@ -491,6 +491,8 @@ def rainfall_export(request):
 
 
 AREAL_BY = ("town", "basin")
+BASIN_IMPORT = "sensing.basins.import"
+SHARES_SHOWN = 15  # the largest Thiessen shares listed open; the rest behind 其余 N 个雨量站
 
 
 def _areal(request, values, parsed, by: str, sort: str) -> tuple[dict, str]:
@@ -527,7 +529,7 @@ def areal_page(request):
     keep_by.pop("sort", None)
     return render(request, "sensing/areal.html", {
         "at": out["at"], "rows": rows, "gauges": out["gauges"], "sort": sort, "errors": errors, "by": by,
-        "keep_by": keep_by.urlencode(), "can_import": write_prefix(request.user) is not None,
+        "keep_by": keep_by.urlencode(), "can_import": can(request.user, BASIN_IMPORT),
         **_rain_context(request, values, parsed),
     }, status=400 if errors else 200)
 
@@ -577,6 +579,7 @@ def basin_rain_page(request, code: str):
     return render(request, "sensing/basin_rain.html", {
         "b": out, "basin": out["_basin"], "label": region_name(out["_basin"]), "at": out["at"], "errors": errors,
         "state_label": BASIN_STATES[out["state"]], "hidden_percent": out["hidden_share"] * 100,
+        "top": out["shares"][:SHARES_SHOWN], "rest": out["shares"][SHARES_SHOWN:],
         **_rain_context(request, values, parsed),
     }, status=400 if errors else 200)
 
@@ -586,7 +589,7 @@ def basin_rain_page(request, code: str):
 def basin_import_page(request):
     """GeoJSON import of river basins. Step 1: upload → dry run listing every bad feature (nothing written).
     Step 2: confirm → every feature written, or none."""
-    if write_prefix(request.user) is None:
+    if not can(request.user, BASIN_IMPORT):
         raise ScopeError()
     context: dict = {"max_mb": f"{conf('SENSING_BASIN_MAX_BYTES') / 1024 / 1024:g}",
                      "max_vertices": conf("SENSING_BASIN_MAX_VERTICES")}
@@ -661,7 +664,7 @@ def basin_panel(request, kind, obj) -> dict:
     rainfall and Thiessen weights and to the GeoJSON import."""
     children = list(obj.children.order_by("code").values("pk", "code", "name"))
     return {"outline": outline_svg(obj.boundary), "area": obj.area_km2,
-            "children": children, "can_import": write_prefix(request.user) is not None}
+            "children": children, "can_import": can(request.user, BASIN_IMPORT)}
 
 
 def basin_layer_config(request) -> dict:

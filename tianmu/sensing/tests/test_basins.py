@@ -298,3 +298,22 @@ def test_demo_grouping_covers_every_town_once_and_is_plausible():
     district = shapely.from_geojson(json.dumps(geo["district"]["boundary"]))
     top = [shapely.from_geojson(json.dumps(f["geometry"])) for f in fc["features"] if not f["properties"]["parent"]]
     assert shapely.union_all(top).area == pytest.approx(district.area, rel=0.001)
+
+
+def test_management_command_dry_run_then_apply(world, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "b.geojson"
+    path.write_bytes(collection(feature("CMD-1", "命令导入", CROSS)))
+    out = io.StringIO()
+    call_command("import_basins", str(path), "--user", "admin", stdout=out)
+    assert "1 new" in out.getvalue() and not Basin.objects.exists()
+    call_command("import_basins", str(path), "--user", "admin", "--apply", stdout=out)
+    assert Basin.objects.filter(code="CMD-1").exists()
+    path.write_bytes(collection(feature("CMD-2", "区外", rect(120.5, 30.1, 120.6, 30.2))))
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_basins", str(path), "--user", "admin", "--apply", stdout=out, stderr=err)
+    assert "geometry" in err.getvalue() and not Basin.objects.filter(code="CMD-2").exists()
+    with pytest.raises(CommandError):
+        call_command("import_basins", str(path), "--user", "leader")
