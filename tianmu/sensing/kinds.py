@@ -1,6 +1,7 @@
 """Registration of stations, sensors and river basins as record kinds: pages, API, Excel import/export, history, scope
 checks and the shared test battery come from these declarations."""
 
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from tianmu.core.registry.kinds import RecordKind, register
@@ -58,5 +59,9 @@ class BasinKind(RecordKind):
     io_fields = ["code", "name", "name_en", "region", "river", "system", "parent", "contact", "phone", "notes"]
     example = {"name_en": "Changhua Creek Basin", "river": "昌化溪", "system": "分水江水系"}
     serves_below = True
+    # The outline's own import and export, and the areal rainfall (面雨量 按流域), beside the generic buttons.
+    list_links = [(_("导入边界(GeoJSON)"), "sensing:basin_import", "", "sensing.basins.import"),
+                  (_("导出GeoJSON"), "sensing:basin_export", "", ""),
+                  (_("流域面雨量"), "sensing:areal", "?by=basin", "")]
     color = "#1976d2"
     nav_group = "sensing"

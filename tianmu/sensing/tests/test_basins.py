@@ -257,6 +257,13 @@ def test_pages_export_and_import(client, world, net, basins, t0):
     assert client.get("/sensing/rainfall/areal/export.xlsx", {"window": "1"}).status_code == 200
     record = client.get(reverse("records:detail", args=["basins", basins["B-CROSS"].pk])).content.decode()
     assert "basin-outline-svg" in record and "面雨量与站点权重" in record
+    # The list page offers the outline import (to those who may import), the export and the areal table.
+    listing = client.get("/r/basins/").content.decode()
+    assert "/sensing/basins/import/" in listing and "/sensing/rainfall/areal/?by=basin" in listing
+    client.force_login(world["users"]["village_responder"])
+    listing = client.get("/r/basins/").content.decode()
+    assert "/sensing/basins/import/" not in listing and "/sensing/basins/export.geojson" in listing
+    assert client.get("/sensing/basins/import/").status_code == 403
     # The import page: upload (dry run), then confirm with the token.
     client.force_login(world["users"]["admin"])
     from django.core.files.uploadedfile import SimpleUploadedFile
