@@ -112,6 +112,13 @@ def import_basins(actor, data: bytes, *, dry_run: bool = True) -> ImportReport:
         if instance is not None and not can_write_region(actor, instance.region):
             bad("code", CODE_IN_USE)
             continue
+        # What the basin is now, taken before the form check (which changes the instance it is given).
+        before = None
+        if instance is not None:
+            snapshot = record_snapshot(kind, instance)
+            snapshot.pop("parent", None)
+            before = (snapshot, outline_text(instance.boundary or ""),
+                      instance.parent.code if instance.parent_id else "")
         try:
             obj = validate_record(actor, kind, {**values, "parent": ""}, instance=instance,
                                   scope_errors_as_fields=True)
@@ -126,7 +133,7 @@ def import_basins(actor, data: bytes, *, dry_run: bool = True) -> ImportReport:
         if parent and parent == code:
             bad("parent", _("上级流域不能是本流域或其下级流域"))
             continue
-        planned.append((row, obj, shape, parent, instance))
+        planned.append((row, obj, shape, parent, before))
     # Parents: in the file, or registered and readable; no cycles through the file and the register.
     in_file = {obj.code: parent for _row, obj, _shape, parent, _inst in planned}
     registered = {b.code: (b.parent.code if b.parent_id else "") for b in Basin.objects.select_related("parent")
@@ -149,17 +156,11 @@ def import_basins(actor, data: bytes, *, dry_run: bool = True) -> ImportReport:
     if not report.ok:
         return report
     writes = []
-    for _row, obj, shape, parent, instance in planned:
+    for _row, obj, shape, parent, before in planned:
         text = json.loads(shapely.to_geojson(shape))
-        before = None
-        if instance is not None:
-            before = (record_snapshot(kind, instance), outline_text(instance.boundary or ""),
-                      instance.parent.code if instance.parent_id else "")
         obj.boundary, obj.area_km2 = text, area_km2(shape)
         after_snapshot = record_snapshot(kind, obj)
         after_snapshot.pop("parent", None)
-        if before is not None:
-            before[0].pop("parent", None)
         after = (after_snapshot, outline_text(text), parent)
         if before is None:
             report.created += 1

@@ -84,6 +84,15 @@ def test_import_writes_with_history_area_and_one_event(world, basins):
     assert (changed.created, changed.updated) == (0, 1)
     cross.refresh_from_db()
     assert cross.name == "跨镇流域(新)" and cross.area_km2 < 213 and cross.history.count() == 2
+    # Only a name, or only the parent: changed too (the report compares with the basin as it was).
+    renamed = import_basins(world["users"]["admin"], collection(
+        feature("B-CROSS", "跨镇流域(再改)", rect(119.30, 30.10, 119.48, 30.20), river="测试溪", system="测试水系")),
+        dry_run=False)
+    assert (renamed.updated, renamed.unchanged) == (1, 0)
+    assert cross.history.count() == 3 and cross.history.first().name == "跨镇流域(再改)"
+    moved = import_basins(world["users"]["admin"], collection(feature("B-FAR", "远端小流域", FAR)), dry_run=False)
+    assert (moved.updated, moved.unchanged) == (1, 0)
+    assert Basin.objects.get(code="B-FAR").parent is None
 
 
 def test_dry_run_lists_every_bad_feature_and_writes_nothing(world, settings):
