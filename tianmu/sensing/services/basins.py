@@ -24,7 +24,7 @@ from tianmu.core.registry.io import ImportReport
 from tianmu.core.registry.kinds import get_kind
 from tianmu.core.registry.services import CODE_IN_USE, record_snapshot, validate_record
 from tianmu.core.scope import can_write_region, check
-from tianmu.core.sheets import mib
+from tianmu.core.sheets import message, mib
 
 from ..basins import area_km2, district_shape, outline_problems, outline_text, visible_basins
 from ..conf import conf
@@ -47,7 +47,7 @@ def _parse(data: bytes, report: ImportReport) -> list | None:
     """The file's features, or None after reporting why the file as a whole is refused."""
     most = int(conf("SENSING_BASIN_MAX_BYTES"))
     if len(data) > most:
-        report.add(None, None, "file", _("文件超过 %(max)s MB") % {"max": mib(most)})
+        report.add(None, None, "file", message(_("文件超过 %(max)s MB"), max=mib(most)))
         return None
     try:
         doc = json.loads(data.decode("utf-8-sig"))
@@ -64,9 +64,20 @@ def _parse(data: bytes, report: ImportReport) -> list | None:
         return None
     features = doc["features"]
     if len(features) > int(conf("SENSING_BASIN_MAX_FEATURES")):
-        report.add(None, None, "file", _("要素超过 %(max)s 个") % {"max": conf("SENSING_BASIN_MAX_FEATURES")})
+        report.add(None, None, "file", message(_("要素超过 %(max)s 个"), max=conf("SENSING_BASIN_MAX_FEATURES")))
         return None
     return features
+
+
+def _within_region(shape, region) -> bool:
+    """Whether a town's (or village's) own basin lies inside that region, with the district's tolerance."""
+    boundary = Region.objects.filter(pk=region.pk).values_list("boundary", flat=True).first()
+    if not boundary:
+        return True
+    area = shapely.from_geojson(outline_text(boundary))
+    area = area if area.is_valid else shapely.make_valid(area)
+    outside = shapely.difference(shape, area.buffer(float(conf("SENSING_BASIN_OUTSIDE_M")) / 111_320.0))
+    return outside.is_empty or outside.area <= 0
 
 
 def import_basins(actor, data: bytes, *, dry_run: bool = True) -> ImportReport:
@@ -102,7 +113,7 @@ def import_basins(actor, data: bytes, *, dry_run: bool = True) -> ImportReport:
         for problem in problems:
             bad("geometry", problem)
         if code and code in seen:
-            bad("code", _("编码与第 %(row)s 个要素重复") % {"row": seen[code]})
+            bad("code", message(_("编码与第 %(row)s 个要素重复"), row=seen[code]))
             continue
         if code:
             seen[code] = row
@@ -129,6 +140,10 @@ def import_basins(actor, data: bytes, *, dry_run: bool = True) -> ImportReport:
             continue
         except ScopeError as exc:
             bad("region", exc.message)
+            continue
+        if shape is not None and obj.region_id and obj.region.level != "district" and not _within_region(shape,
+                                                                                                   obj.region):
+            bad("geometry", message(_("边界超出所属区域(%(region)s)范围,请核对区划代码"), region=obj.region.name))
             continue
         if parent and parent == code:
             bad("parent", _("上级流域不能是本流域或其下级流域"))

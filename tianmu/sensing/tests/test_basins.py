@@ -153,6 +153,10 @@ def test_scope_reads_up_the_chain_and_writes_by_region(world, basins):
     report = import_basins(users["town_staff"], collection(feature("T-OWN", "甲镇小流域", rect(119.25, 30.1, 119.35, 30.2),
                                                                     region=world["town_a"].code)), dry_run=False)
     assert report.ok and Basin.objects.get(code="T-OWN").region == world["town_a"]
+    # A town's own basin lies in that town.
+    report = import_basins(users["town_staff"], collection(feature("T-OUT", "越界", rect(119.45, 30.1, 119.55, 30.2),
+                                                                    region=world["town_a"].code)))
+    assert [e["field"] for e in report.errors] == ["geometry"] and "甲镇" in report.errors[0]["message"]
     # Read-only roles may not import at all.
     with pytest.raises(Exception):  # noqa: B017 -- ScopeError, a PermissionDenied
         import_basins(users["leader"], collection(feature("L-1", "领导", CROSS)))
