@@ -51,7 +51,7 @@ def _parse(data: bytes, report: ImportReport) -> list | None:
         return None
     try:
         doc = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nesting too deep to parse
         report.add(None, None, "file", _("不是有效的 GeoJSON(应为 UTF-8 编码的 JSON)"))
         return None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"),

@@ -125,7 +125,10 @@ def test_dry_run_lists_every_bad_feature_and_writes_nothing(world, settings):
     settings.SENSING_BASIN_MAX_BYTES = 100
     assert import_basins(world["users"]["admin"], data).errors[0]["field"] == "file"
     settings.SENSING_BASIN_MAX_BYTES = 10_000_000
-    for bad in (b"not json", b'{"type": "Feature"}', "\u00ff".encode("latin-1")):
+    deep = b'{"type": "FeatureCollection", "features": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    nan = collection(feature("NAN", "非数", {"type": "Polygon", "coordinates": [[["x", 1], [2, 3], [4, 5], ["x", 1]]]}))
+    assert import_basins(world["users"]["admin"], nan).errors[0]["field"] == "geometry"
+    for bad in (b"not json", b'{"type": "Feature"}', "\u00ff".encode("latin-1"), deep):
         assert import_basins(world["users"]["admin"], bad).errors[0]["field"] == "file"
     # A cycle through the file: A's parent B, B's parent A.
     cyc = import_basins(world["users"]["admin"], collection(feature("C-A", "甲", CROSS, parent="C-B"),
