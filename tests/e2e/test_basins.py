@@ -29,7 +29,7 @@ def test_basin_pages_fit_phone_and_big_screen(browser, live_server_url, viewport
         detail = page.locator("#areal-basins tbody a").first.get_attribute("href")
         problems += _check(page, detail, viewport, username)
         assert page.locator("#basin-figures").is_visible()
-        record = page.locator("a[href^='/r/basins/']").first.get_attribute("href")
+        record = page.locator("#basin-record-link").get_attribute("href")
         problems += _check(page, record, viewport, username)
         assert page.locator("#basin-outline-svg").is_visible()
         if viewport is PHONE:
