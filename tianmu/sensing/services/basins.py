@@ -97,7 +97,7 @@ def import_basins(actor, data: bytes, *, dry_run: bool = True) -> ImportReport:
                                   if isinstance(f, dict) and isinstance(f.get("properties"), dict)])}
     readable = set(visible_basins(actor).values_list("code", flat=True))
     seen: dict[str, int] = {}
-    planned = []  # (row, obj, shape, parent code, created, changed)
+    planned = []  # (row, unsaved basin, shape, parent code, the registered basin as it was or None)
     for row, feature in enumerate(features, start=1):
         props = feature.get("properties") if isinstance(feature, dict) else None
         if not isinstance(props, dict) or feature.get("type") != "Feature":
