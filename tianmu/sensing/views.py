@@ -672,11 +672,9 @@ def basin_layer_config(request) -> dict:
     layer's window and time controls."""
     return {
         "url": reverse("api:api-root") + "map/basins",
-        "tableUrl": reverse("sensing:areal") + "?by=basin",
         "detailUrl": "/sensing/rainfall/basins/{code}/",
         "labels": {"load_failed": _("流域加载失败"), "mm": _("毫米"), "no_gauge": _("无站:流域内及附近没有雨量站数据"),
-                   "areal": _("面雨量"), "process": _("过程面雨量"), "details": _("站点权重"),
-                   "count": _("{n} 个流域")},
+                   "areal": _("面雨量"), "process": _("过程面雨量"), "details": _("站点权重")},
     }
 
 
