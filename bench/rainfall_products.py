@@ -13,6 +13,8 @@ at the end of the storm, as the district commander (every gauge, every town):
   `rules.compute_series`, the process totals from 168 h of hourly aggregates;
 * areal rainfall: `areal_rainfall(window=24)` cold (Thiessen weights computed: voronoi + clipping to 18
   towns) and warm (weights cached for the same gauge set);
+* areal rainfall per river basin: `basin_rainfall(window=24)` cold and warm (the demo's 6 basins, the same
+  Thiessen weights over their outlines, plus the "no gauge near" check);
 * distribution layer: `distribution(window=24)` — the station table plus the IDW surface on ~12,000 cells
   clipped to the district.
 
@@ -71,11 +73,17 @@ def main() -> int:
         rainfall.thiessen_weights.cache_clear()
         return rainfall.areal_rainfall(actor, at, 24)
 
+    def cold_basins():
+        rainfall.thiessen_weights.cache_clear()
+        return rainfall.basin_rainfall(actor, at, 24)
+
     cases = {
         "raw 24 h sums (baseline)": raw,
         "station table": lambda: rainfall.station_rainfall(actor, at),
         "areal rainfall, cold": cold_areal,
         "areal rainfall, warm": lambda: rainfall.areal_rainfall(actor, at, 24),
+        "basin rainfall, cold": cold_basins,
+        "basin rainfall, warm": lambda: rainfall.basin_rainfall(actor, at, 24),
         "distribution layer (24 h)": lambda: rainfall.distribution(actor, at, 24),
     }
     for fn in cases.values():  # warm up connections, caches, imports

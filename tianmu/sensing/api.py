@@ -11,7 +11,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import File, Form, Router, Schema
+from ninja import Field, File, Form, Router, Schema
 from ninja.files import UploadedFile
 
 from tianmu.core.api import PageNumber, page_size_param
@@ -19,6 +19,7 @@ from tianmu.core.errors import ServiceError
 from tianmu.core.registry.api import COMPACT, ImportOut
 from tianmu.core.workflow import add_routes
 
+from .basins import basins_geojson, visible_basins
 from .choices import Level, Metric, Rule
 from .explain import alarm_detail as explain_alarm
 from .lifecycles import ALARM
@@ -41,8 +42,19 @@ from .queries import (
     station_groups,
     thresholds,
 )
-from .rainfall import WINDOWS, areal_rainfall, distribution, parse_window, station_dict, station_rainfall
+from .rainfall import (
+    WINDOWS,
+    areal_rainfall,
+    basin_detail,
+    basin_rainfall,
+    distribution,
+    parse_window,
+    rain_classes,
+    station_dict,
+    station_rainfall,
+)
 from .services.alarms import acknowledge_station_alarms
+from .services.basins import import_basins
 from .services.imports import import_readings_csv
 from .services.readings import submit_readings
 from .services.thresholds import set_threshold
@@ -562,6 +574,91 @@ def rainfall_areal(request, at: str | None = None, window: str = "24", sort: str
     return {**out, "at": _local(out["at"])}
 
 
+class BasinRainOut(Schema):
+    code: str
+    name: str
+    name_en: str
+    river: str
+    system: str = Field(description="水系 (river system)")
+    parent: str = Field(description="the parent basin's code, \"\" for a top-level basin")
+    parent_name: str
+    area_km2: float | None = Field(description="geodesic area of the outline; null before an outline is imported")
+    value: float | None = Field(description="areal rainfall over the window, mm; null when state is not ok")
+    process: float | None = Field(description="areal process (since-event) rainfall, mm")
+    state: str = Field(description="ok; no_gauge (no reporting gauge inside or within SENSING_BASIN_GAUGE_NEAR_M); "
+                                   "no_outline (never imported)")
+    gauges: int = Field(description="rain gauges inside the outline")
+    reporting: int = Field(description="of those, the ones that reported in the last 24 h")
+    weights: int = Field(description="gauges with a Thiessen share of the basin")
+    max: float | None = Field(description="the wettest visible gauge inside, mm")
+    max_gauge: str
+    max_name: str
+
+
+class BasinRainfallOut(Schema):
+    at: str
+    window: int
+    method: str
+    gauges: int = Field(description="reporting gauges of the district (the Thiessen sites)")
+    basins: list[BasinRainOut]
+
+
+class BasinShareOut(Schema):
+    sensor: str
+    name: str
+    station: str
+    town_name: str
+    share: float = Field(description="the gauge's Thiessen share of the basin (the weights sum to 1)")
+    value: float | None
+    process: float | None
+    inside: bool = Field(description="whether the gauge lies inside the outline")
+
+
+class BasinDetailOut(BasinRainOut):
+    at: str
+    window: int
+    method: str
+    district_gauges: int
+    shares: list[BasinShareOut] = Field(description="the weights of the gauges the caller may see, largest first")
+    hidden_gauges: int = Field(description="gauges of other towns the caller may not see, with a share")
+    hidden_share: float = Field(description="their summed share")
+    children: list[str] = Field(description="codes of the sub-basins")
+
+
+@router.get("/rainfall/basins", response=BasinRainfallOut,
+            summary="Areal rainfall (面雨量) of every river basin the caller may read over (at − window, at] and for "
+                    "the process: the Thiessen-polygon weighted mean of the gauges that reported, as for towns; "
+                    "`state` no_gauge (no reporting gauge inside or near: not 0 mm) or no_outline. Window "
+                    "1/3/6/12/24 h (default 24); `sort` = value, process, max or code")
+def rainfall_basins(request, at: str | None = None, window: str = "24", sort: str = "value"):
+    out = basin_rainfall(request.auth, parse_time("at", at), parse_window(window), sort)
+    return {**out, "at": _local(out["at"])}
+
+
+@router.get("/rainfall/basins/{code}", response=BasinDetailOut,
+            summary="One basin's areal rainfall with its Thiessen weights: each gauge's share and totals (gauges "
+                    "of towns outside the caller's scope only as a count and a summed share)")
+def rainfall_basin(request, code: str, at: str | None = None, window: str = "24"):
+    out = basin_detail(request.auth, code, parse_time("at", at), parse_window(window))
+    out.pop("_basin", None)
+    return {**out, "at": _local(out["at"])}
+
+
+@router.get("/basins/geojson", summary="The river basins the caller may read as a GeoJSON FeatureCollection (WGS84), "
+                                       "with the properties the import reads")
+def basin_geojson(request):
+    return JsonResponse(basins_geojson(visible_basins(request.auth)), json_dumps_params={"ensure_ascii": False})
+
+
+@router.post("/basins/import", response=ImportOut,
+             summary="Import river basins from a GeoJSON FeatureCollection (properties code, name, name_en, river, "
+                     "system, parent, region; Polygon or MultiPolygon in WGS84): dry_run=true only checks and lists "
+                     "every bad feature; nothing is written unless every feature passes. A registered code is "
+                     "updated (new / changed / unchanged)")
+def basin_import(request, file: File[UploadedFile], dry_run: Form[bool] = True):
+    return import_basins(request.auth, file.read(), dry_run=dry_run).as_dict()
+
+
 # ---- the command map's monitoring overlays -------------------------------------------------------------------
 
 @map_router.get("/sensors", summary="Monitoring layer: every visible sensor as a compact row with its latest value "
@@ -590,3 +687,29 @@ def alarm_layer(request):
 def rainfall_layer(request, at: str | None = None, window: str = "24"):
     out = distribution(request.auth, parse_time("at", at), parse_window(window))
     return {**out, "at": _local(out["at"])}
+
+
+@map_router.get("/basins", summary="River basin layer: the basins the caller may read as GeoJSON features with their "
+                                   "areal rainfall over `window` hours up to `at` (value, state, class index into "
+                                   "`classes`, -1 below the first class, null without a value)")
+def basin_layer(request, at: str | None = None, window: str = "24"):
+    hours = parse_window(window)
+    out = basin_rainfall(request.auth, parse_time("at", at), hours, "code")
+    classes = rain_classes(hours)
+    bounds = [c["lo"] for c in classes]
+    rows = {r["code"]: r for r in out["basins"]}
+    features = []
+    for feature in basins_geojson(visible_basins(request.auth))["features"]:
+        if feature["geometry"] is None:
+            continue
+        r = rows.get(feature["id"], {})
+        value = r.get("value")
+        cls = None if value is None else sum(1 for lo in bounds if value >= lo) - 1
+        features.append({"type": "Feature", "id": feature["id"], "geometry": feature["geometry"],
+                         "properties": {"code": feature["id"], "name": feature["properties"]["name"],
+                                        "name_en": feature["properties"]["name_en"],
+                                        "system": feature["properties"]["system"],
+                                        "parent": feature["properties"]["parent"], "value": value,
+                                        "process": r.get("process"), "state": r.get("state"), "class": cls}})
+    return {"at": _local(out["at"]), "window": hours, "classes": classes,
+            "basins": {"type": "FeatureCollection", "features": features}}

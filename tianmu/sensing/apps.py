@@ -25,10 +25,19 @@ class SensingConfig(plugins.TianmuApp):
                                    order=10),
                   plugins.MapLayer("rainfall", panel="sensing/map_rain_panel.html", scripts=("sensing/rainmap.js",),
                                    styles=("sensing/map.css",), config="tianmu.sensing.views:rain_layer_config",
-                                   order=11)]
+                                   order=11),
+                  # River basins coloured by areal rainfall; reads the rainfall layer's window and time controls.
+                  plugins.MapLayer("basins", panel="sensing/map_basin_panel.html", scripts=("sensing/basinmap.js",),
+                                   styles=("sensing/map.css",), config="tianmu.sensing.views:basin_layer_config",
+                                   order=12)]
+    record_panels = [plugins.RecordPanel("basin-outline", "sensing/_basin_panel.html",
+                                         "tianmu.sensing.views:basin_panel", kinds=("basins",),
+                                         styles=("sensing/sensing.css",))]
     demo_steps = [
         plugins.DemoStep("sensing.network", "tianmu.sensing.demo.network:build_network_step",
                          after=("registry.records",)),
+        plugins.DemoStep("sensing.basins", "tianmu.sensing.demo.basins:build_basins_step",
+                         after=("sensing.network",)),
         plugins.DemoStep("sensing.storm", "tianmu.sensing.demo.simulate:demo_storm_step", after=("sensing.network",),
                          phase="replay"),
     ]
@@ -42,5 +51,8 @@ class SensingConfig(plugins.TianmuApp):
         "sensing.readings.submit": {role: scope.HOME for role in (*scope.WRITERS, Role.API_CLIENT)},
         "sensing.threshold.set": {role: scope.HOME for role in scope.WRITERS},
         "sensing.threshold.set_default": {role: scope.DISTRICT_ONLY for role in scope.WRITERS},
+        # River basins from GeoJSON: each basin's region must be the importer's (district basins: district staff;
+        # a town may keep its own small basins). Village responders do not draw basins.
+        "sensing.basins.import": {role: scope.HOME for role in (Role.COMMANDER, Role.ADMIN, Role.TOWN_STAFF)},
     }
     settings = DEFAULTS

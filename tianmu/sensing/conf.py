@@ -69,6 +69,17 @@ DEFAULTS = {
     # The interpolated surface: about this many grid cells over the region, inverse-distance power.
     "SENSING_RAIN_GRID_CELLS": 12000,
     "SENSING_RAIN_IDW_POWER": 2.0,
+    # River basins (流域, basins.py): GeoJSON import limits, and how far an outline may reach past the district
+    # boundary (survey and digitising error; clip real basins to the district first) [U].
+    "SENSING_BASIN_MAX_BYTES": 10 * 1024 * 1024,
+    "SENSING_BASIN_MAX_FEATURES": 500,
+    "SENSING_BASIN_MAX_VERTICES": 50_000,
+    "SENSING_BASIN_MIN_KM2": 0.05,
+    "SENSING_BASIN_MAX_KM2": 4000.0,
+    "SENSING_BASIN_OUTSIDE_M": 1000.0,
+    # A basin's areal rainfall needs a reporting gauge inside it or within this distance of it; otherwise it is
+    # shown as "no gauge" (无站), not as 0 mm [U].
+    "SENSING_BASIN_GAUGE_NEAR_M": 5000.0,
     # Geological-hazard rainfall alarms belong to the zones a gauge represents: each registered geological
     # hazard zone is represented by its N nearest rain gauges within this distance; other gauges do not
     # evaluate the geohazard rule (when no zone is registered at all, every gauge does) [U].

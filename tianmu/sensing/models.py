@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tianmu.core.geo import haversine_m, locator
-from tianmu.core.models import PlacedModel
+from tianmu.core.models import PlacedModel, RegionalModel
 
 from .choices import (
     ACTIVE_STATUSES,
@@ -33,7 +33,7 @@ from .choices import (
     StationType,
 )
 
-__all__ = ["Station", "Sensor", "Reading", "HourlyAggregate", "DailyAggregate", "SensorLatest", "Threshold", "Alarm",
+__all__ = ["Station", "Sensor", "Basin", "Reading", "HourlyAggregate", "DailyAggregate", "SensorLatest", "Threshold", "Alarm",
            "SENSOR_STATION_TOLERANCE_M"]
 
 # A sensor with a station sits at the station; typed coordinates may differ by survey error only.
@@ -342,3 +342,38 @@ class Alarm(models.Model):
 
     def subject(self) -> str:
         return f"alarm:{self.pk}"
+
+
+class Basin(RegionalModel):
+    """A river basin or sub-basin (流域 / 小流域): a polygon drawn by the flood office or received from the water
+    department, for areal rainfall (面雨量) per basin. A record kind without a point (kinds.BasinKind): code,
+    name, river and river system, an optional parent basin; its outline comes only from a GeoJSON import
+    (services/basins.py checks it: valid, inside the district, size limits) and its area is computed from it.
+    A basin crossing towns belongs to the district; district basins are read by the towns below (serves_below).
+    """
+
+    name_en = models.CharField(_("英文名称"), max_length=128, blank=True, help_text=_("英文界面显示的名称,可留空"))
+    river = models.CharField(_("河流"), max_length=64, blank=True, help_text=_("如 昌化溪、南苕溪"))
+    system = models.CharField(_("水系"), max_length=64, blank=True, help_text=_("如 分水江水系、苕溪水系"))
+    parent = models.ForeignKey("self", verbose_name=_("上级流域"), null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="children", help_text=_("上级流域的编码;留空为一级流域"))
+    # Only the GeoJSON import (services/basins.py) writes these: never typed in a form or a sheet.
+    boundary = models.JSONField(_("边界(GeoJSON)"), null=True, blank=True, editable=False)
+    area_km2 = models.FloatField(_("面积(km²)"), null=True, blank=True, editable=False)
+
+    class Meta(RegionalModel.Meta):
+        verbose_name = _("流域")
+        verbose_name_plural = _("流域")
+
+    def clean(self):
+        errors: dict[str, list] = {}
+        if self.parent_id is not None:
+            seen, node = {self.pk}, self.parent
+            while node is not None:
+                if node.pk in seen:
+                    errors.setdefault("parent", []).append(_("上级流域不能是本流域或其下级流域"))
+                    break
+                seen.add(node.pk)
+                node = node.parent
+        if errors:
+            raise ValidationError(errors)

@@ -1,7 +1,8 @@
 """Rainfall products of a flood office (雨情), all at any time `at` (default now), so a past storm can be read as
-it stood: per-gauge 1/3/6/12/24 h and process (since-event) totals, areal rainfall (面雨量) per town by Thiessen
-polygons, and the rainfall distribution of the command map (graduated gauges and an inverse-distance surface
-clipped to the region, in the GB/T 28592-2012 grades). Only reads; every read is scoped (tianmu.core.scope).
+it stood: per-gauge 1/3/6/12/24 h and process (since-event) totals, areal rainfall (面雨量) per town and per river
+basin (流域) by Thiessen polygons, and the rainfall distribution of the command map (graduated gauges and an
+inverse-distance surface clipped to the region, in the GB/T 28592-2012 grades). Only reads; every read is scoped
+(tianmu.core.scope).
 
 Windows are (at − D, at] like the rules' (`rules.compute_series` computes them, from the hourly aggregates plus
 the edge readings), so a table at a reading's time shows exactly what the alarm rules saw.
@@ -25,6 +26,7 @@ from functools import lru_cache
 import numpy as np
 import shapely
 from django.db import connection
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -38,8 +40,9 @@ from .models import HourlyAggregate, Sensor, SensorLatest
 from .rules import RAIN_WINDOWS, compute_series
 from .storage import TINY, Span, hour_of, span_stats
 
-__all__ = ["WINDOWS", "StationRain", "station_rainfall", "areal_rainfall", "distribution", "rain_classes",
-           "thiessen_weights", "idw_grid", "parse_window", "SORT_KEYS", "stations_xlsx", "station_dict"]
+__all__ = ["WINDOWS", "StationRain", "station_rainfall", "areal_rainfall", "basin_rainfall", "basin_detail",
+           "BASIN_STATES", "distribution", "rain_classes", "thiessen_weights", "areal_xlsx", "idw_grid",
+           "parse_window", "SORT_KEYS", "stations_xlsx", "station_dict"]
 
 HOUR = timedelta(hours=1)
 WINDOWS = tuple(sorted(RAIN_WINDOWS.values()))  # 1, 3, 6, 12, 24
@@ -314,37 +317,157 @@ def _visible_towns(actor):
     return scope_queryset(Region.objects.filter(level="town"), actor, "code").exclude(boundary=None).order_by("code")
 
 
-def areal_rainfall(actor, at: datetime | None = None, window: int = 24, sort: str = "value") -> dict:
-    """面雨量 of every town the actor may see over (at − window, at] and for the process: the Thiessen-weighted
-    mean of the gauges that reported. A town's figure uses the gauges of the whole district — a Thiessen cell
-    crosses town borders — but only the towns the actor may see are answered, and no gauge's reading."""
-    at = _at(at)
+def _reporting(at: datetime) -> tuple[dict[int, StationRain], tuple[tuple[int, float, float], ...]]:
+    """Every gauge of the district at `at` by sensor id, and the reporting ones as Thiessen sites. Areal figures
+    use the whole district's gauges — a Thiessen cell crosses town and basin borders — whoever asks; only the
+    areas the actor may see are answered, and no gauge the actor may not see is named."""
+    rows = {r.sensor_id: r for r in _compute(_gauges(Sensor.objects.all()), at)}
+    return rows, tuple(sorted((r.sensor_id, r.lon, r.lat) for r in rows.values() if r.reporting))
+
+
+def _weighted(rows: dict[int, StationRain], weights: list[tuple[int, float]], window: int
+              ) -> tuple[float | None, float | None]:
+    """(window total, process total) of an area: Σ share × gauge total over its Thiessen weights (None without)."""
+    if not weights:
+        return None, None
+    return (round(sum(rows[sid].totals[window] * share for sid, share in weights), 1),
+            round(sum((rows[sid].event_total or 0.0) * share for sid, share in weights), 1))
+
+
+def _check_window(window: int) -> None:
     if window not in WINDOWS:
         raise ServiceError({"window": [_("时段应为 1、3、6、12 或 24 小时")]})
+
+
+def _sorted(out: list[dict], sort: str, name_key: str) -> list[dict]:
+    keys = {"value": lambda r: (r["value"] is None, -(r["value"] or 0)),
+            "process": lambda r: (r["process"] is None, -(r["process"] or 0)), name_key: lambda r: r[name_key],
+            "max": lambda r: (r["max"] is None, -(r["max"] or 0))}
+    if sort not in keys:
+        raise ServiceError({"sort": [_("不是有效的选项")]})
+    out.sort(key=keys[sort])
+    return out
+
+
+def areal_rainfall(actor, at: datetime | None = None, window: int = 24, sort: str = "value") -> dict:
+    """面雨量 of every town the actor may see over (at − window, at] and for the process: the Thiessen-weighted
+    mean of the gauges that reported (see _reporting for whose gauges)."""
+    at = _at(at)
+    _check_window(window)
     towns = list(_visible_towns(actor))
-    gauges = _gauges(Sensor.objects.all())
-    rows = {r.sensor_id: r for r in _compute(gauges, at)}
-    reporting = tuple(sorted((r.sensor_id, r.lon, r.lat) for r in rows.values() if r.reporting))
-    areas = tuple((t.code, _geojson_text(t.boundary)) for t in towns)
-    weights = thiessen_weights(reporting, areas)
+    rows, reporting = _reporting(at)
+    weights = thiessen_weights(reporting, tuple((t.code, _geojson_text(t.boundary)) for t in towns))
     out = []
     for t in towns:
         w = weights.get(t.code, [])
-        value = round(sum(rows[sid].totals[window] * share for sid, share in w), 1) if w else None
-        process = round(sum((rows[sid].event_total or 0.0) * share for sid, share in w), 1) if w else None
+        value, process = _weighted(rows, w, window)
         inside = [r for r in rows.values() if r.town_code == t.code and r.reporting]
         wettest = max(inside, key=lambda r: r.totals[window], default=None)
         out.append({"town": t.code, "name": t.name, "area_km2": t.area_km2, "value": value, "process": process,
                     "gauges": len(inside), "weights": len(w),
                     "max": wettest.totals[window] if wettest else None,
                     "max_gauge": wettest.code if wettest else "", "max_name": wettest.name if wettest else ""})
-    keys = {"value": lambda r: (r["value"] is None, -(r["value"] or 0)),
-            "process": lambda r: (r["process"] is None, -(r["process"] or 0)), "town": lambda r: r["town"],
-            "max": lambda r: (r["max"] is None, -(r["max"] or 0))}
-    if sort not in keys:
-        raise ServiceError({"sort": [_("不是有效的选项")]})
-    out.sort(key=keys[sort])
+    _sorted(out, sort, "town")
     return {"at": at, "window": window, "method": "thiessen", "gauges": len(reporting), "towns": out}
+
+
+# ---- areal rainfall per river basin (流域面雨量) ---------------------------------------------------------------
+
+BASIN_STATES = {"ok": _("有站"), "no_gauge": _("无站"), "no_outline": _("无边界")}
+
+
+def _basin_rows(actor, basins, at: datetime, window: int) -> tuple[list[dict], dict, tuple]:
+    """Each basin's areal rainfall: the town method (thiessen_weights over the basin's outline, cached on the
+    gauge set and the outlines, so a changed basin or gauge is a new key) with two honest states: `no_outline`
+    (never imported) and `no_gauge` — no reporting gauge inside the basin or within SENSING_BASIN_GAUGE_NEAR_M
+    of it: Thiessen would still lend it a far gauge's rain, which is not a measurement of the basin."""
+    rows, reporting = _reporting(at)
+    seen = set(scope_queryset(Sensor.objects.all(), actor).values_list("pk", flat=True))
+    with_outline = [b for b in basins if b.boundary]
+    weights = thiessen_weights(reporting, tuple((b.code, _geojson_text(b.boundary)) for b in with_outline))
+    near_m = float(conf("SENSING_BASIN_GAUGE_NEAR_M"))
+    gauges = list(rows.values())
+    lons = np.array([g.lon for g in gauges], dtype=float)
+    lats = np.array([g.lat for g in gauges], dtype=float)
+    out, details = [], {}
+    for b in basins:
+        row = {"code": b.code, "name": b.name, "name_en": b.name_en, "river": b.river, "system": b.system,
+               "parent": b.parent.code if b.parent_id else "", "parent_name": b.parent.name if b.parent_id else "",
+               "area_km2": b.area_km2, "value": None, "process": None, "state": "no_outline", "gauges": 0,
+               "reporting": 0, "weights": 0, "max": None, "max_gauge": "", "max_name": ""}
+        out.append(row)
+        if not b.boundary:
+            continue
+        shape = shapely.from_geojson(_geojson_text(b.boundary))
+        shape = shape if shape.is_valid else shapely.make_valid(shape)
+        inside = [g for g, hit in zip(gauges, shapely.contains_xy(shape, lons, lats), strict=True) if hit] \
+            if gauges else []
+        row["gauges"] = len(inside)
+        row["reporting"] = sum(g.reporting for g in inside)
+        near = _near(shape, [g for g in gauges if g.reporting], near_m)
+        w = weights.get(b.code, []) if near else []
+        row["state"] = "ok" if w else "no_gauge"
+        row["value"], row["process"] = _weighted(rows, w, window)
+        row["weights"] = len(w)
+        mine = [g for g in inside if g.reporting and g.sensor_id in seen]
+        wettest = max(mine, key=lambda g: g.totals[window], default=None)
+        if wettest is not None:
+            row["max"], row["max_gauge"], row["max_name"] = wettest.totals[window], wettest.code, wettest.name
+        details[b.code] = (w, {g.sensor_id for g in inside}, seen)
+    return out, {"rows": rows, "details": details}, reporting
+
+
+def _near(shape, reporting: list[StationRain], near_m: float) -> bool:
+    """Whether a reporting gauge lies inside the outline or within near_m of it (local projection)."""
+    if not reporting:
+        return False
+    lat0 = (shape.bounds[1] + shape.bounds[3]) / 2
+    project = _projector(lat0)
+    local = shapely.transform(shape, project)
+    points = shapely.points(project([(g.lon, g.lat) for g in reporting]))
+    return bool(np.any(shapely.dwithin(local, points, near_m / 111_320.0)))
+
+
+def basin_rainfall(actor, at: datetime | None = None, window: int = 24, sort: str = "value") -> dict:
+    """面雨量 of every river basin the actor may read (tianmu.sensing.basins.visible_basins) over
+    (at − window, at] and for the process, by the town method; sort by value, process, max or code."""
+    from .basins import visible_basins
+
+    at = _at(at)
+    _check_window(window)
+    out, _extra, reporting = _basin_rows(actor, list(visible_basins(actor)), at, window)
+    _sorted(out, sort, "code")
+    return {"at": at, "window": window, "method": "thiessen", "gauges": len(reporting), "basins": out}
+
+
+def basin_detail(actor, code: str, at: datetime | None = None, window: int = 24) -> dict:
+    """One basin's areal rainfall with its Thiessen weights: every gauge the actor may see with its share and
+    totals, and the gauges the actor may not see (another town's) only as a count and a summed share."""
+    from .basins import visible_basins
+
+    at = _at(at)
+    _check_window(window)
+    basin = visible_basins(actor).filter(code=code).first()
+    if basin is None:
+        raise Http404(_("流域不存在或不在您的查看范围内"))
+    out, extra, reporting = _basin_rows(actor, [basin], at, window)
+    row = out[0]
+    weights, inside, seen = extra["details"].get(code, ([], set(), set()))
+    rows = extra["rows"]
+    shares, hidden, hidden_share = [], 0, 0.0
+    for sid, share in sorted(weights, key=lambda x: -x[1]):
+        if sid not in seen:
+            hidden, hidden_share = hidden + 1, hidden_share + share
+            continue
+        g = rows[sid]
+        shares.append({"sensor": g.code, "name": g.name, "station": g.station_code, "town_name": g.town_name,
+                       "share": round(share, 4), "value": g.totals[window], "process": g.event_total,
+                       "inside": sid in inside})
+    row.update({"at": at, "window": window, "method": "thiessen", "district_gauges": len(reporting),
+                "shares": shares, "hidden_gauges": hidden, "hidden_share": round(hidden_share, 4),
+                "children": list(basin.children.order_by("code").values_list("code", flat=True))})
+    row["_basin"] = basin
+    return row
 
 
 def _geojson_text(boundary) -> str:
@@ -472,6 +595,40 @@ def stations_xlsx(at: datetime, rows: list[StationRain]) -> bytes:
                         local(r.event_start).strftime("%Y-%m-%d %H:%M") if r.event_start else "",
                         local(r.event_end).strftime("%Y-%m-%d %H:%M") if r.event_end else "",
                         r.effective, local(r.last_reading).strftime("%Y-%m-%d %H:%M") if r.last_reading else ""])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def areal_xlsx(out: dict, by: str) -> bytes:
+    """The areal rainfall table (by town or by basin, as areal_rainfall / basin_rainfall return it) as an .xlsx
+    sheet (text cells never formulas: core.sheets)."""
+    import io
+
+    from openpyxl import Workbook
+
+    from tianmu.core.sheets import append_row
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(str(_("流域面雨量") if by == "basin" else _("镇街面雨量")))
+    append_row(ws, [str(_("统计时间")), timezone.localtime(out["at"]).strftime("%Y-%m-%d %H:%M"),
+                    str(_("时段")), str(_("%(h)s小时") % {"h": out["window"]}), str(_("方法")), str(_("泰森多边形法"))])
+    window_head = str(_("%(h)s小时面雨量(mm)") % {"h": out["window"]})
+    if by == "basin":
+        append_row(ws, [str(_("流域编码")), str(_("流域")), str(_("河流")), str(_("水系")), str(_("上级流域")),
+                        str(_("面积(km²)")), window_head, str(_("过程面雨量(mm)")), str(_("状态")),
+                        str(_("流域内站数")), str(_("有数据站数")), str(_("参与加权站数")), str(_("站点最大(mm)")),
+                        str(_("最大站"))])
+        for r in out["basins"]:
+            append_row(ws, [r["code"], r["name"], r["river"], r["system"], r["parent_name"], r["area_km2"],
+                            r["value"], r["process"], str(BASIN_STATES[r["state"]]), r["gauges"], r["reporting"],
+                            r["weights"], r["max"], r["max_name"]])
+    else:
+        append_row(ws, [str(_("区划代码")), str(_("镇街")), str(_("面积(km²)")), window_head,
+                        str(_("过程面雨量(mm)")), str(_("镇内站数")), str(_("站点最大(mm)")), str(_("最大站"))])
+        for r in out["towns"]:
+            append_row(ws, [r["town"], r["name"], r["area_km2"], r["value"], r["process"], r["gauges"], r["max"],
+                            r["max_name"]])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -25,4 +25,8 @@ urlpatterns = [
     path("rainfall/", views.rainfall_page, name="rainfall"),
     path("rainfall/export.xlsx", views.rainfall_export, name="rainfall_export"),
     path("rainfall/areal/", views.areal_page, name="areal"),
+    path("rainfall/areal/export.xlsx", views.areal_export, name="areal_export"),
+    path("rainfall/basins/<str:code>/", views.basin_rain_page, name="basin_rain"),
+    path("basins/import/", views.basin_import_page, name="basin_import"),
+    path("basins/export.geojson", views.basin_export, name="basin_export"),
 ]

@@ -5,7 +5,11 @@ logic beyond calling queries and services."""
 from __future__ import annotations
 
 import io
+import json
+import uuid
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -14,19 +18,22 @@ from django.db.models import Max, Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from tianmu.core.attention import last_seen, mark_seen
 from tianmu.core.errors import ScopeError, ServiceError
 from tianmu.core.models import Event
 from tianmu.core.names import region_name
+from tianmu.core.registry.kinds import get_kind
 from tianmu.core.scope import can
 
+from .basins import basins_geojson, outline_svg, visible_basins
 from .choices import AlarmKind, AlarmStatus, Level, Rule, SensorType
+from .conf import conf
 from .explain import alarm_detail
 from .lifecycles import ALARM
 from .models import SensorLatest
@@ -51,17 +58,27 @@ from .queries import (
     visible_station,
 )
 from .rainfall import (
+    BASIN_STATES,
     WINDOWS,
     areal_rainfall,
+    areal_xlsx,
+    basin_detail,
+    basin_rainfall,
     parse_window,
     rain_classes,
     station_rainfall,
     stations_xlsx,
 )
 from .services.alarms import acknowledge_station_alarms
+from .services.basins import import_basins
 
-__all__ = ["latest_page", "alarm_page", "alarm_detail_page", "alarm_export", "attention", "acknowledge_station_view", "sensor_page",
-           "dead_letter_page", "map_layer_config", "rainfall_page", "rainfall_export", "areal_page", "rain_layer_config"]
+__all__ = ["latest_page", "alarm_page", "alarm_detail_page", "alarm_export", "attention", "acknowledge_station_view",
+           "sensor_page", "dead_letter_page", "map_layer_config", "rainfall_page", "rainfall_export", "areal_page",
+           "areal_export", "rain_layer_config", "basin_rain_page", "basin_import_page", "basin_export", "basin_panel",
+           "basin_layer_config"]
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+IMPORT_DIR = Path(settings.VAR_DIR) / "imports"
 
 PAGE_SIZE = 50
 SEEN_KEY = "sensing.alarms"  # the alarm list's "new since you last looked" mark (core/attention.py)
@@ -489,25 +506,192 @@ def rainfall_export(request):
     return response
 
 
+AREAL_BY = ("town", "basin")
+BASIN_IMPORT = "sensing.basins.import"
+SHARES_SHOWN = 15  # the largest Thiessen shares listed open; the rest behind 其余 N 个雨量站
+
+
+def _areal(request, values, parsed, by: str, sort: str) -> tuple[dict, str]:
+    """The town or basin table; a bad sort is refused by the service, reported, and the default used."""
+    compute = basin_rainfall if by == "basin" else areal_rainfall
+    return compute(request.user, parsed["at"], parsed["window"], sort), sort
+
+
 @login_required
 @require_safe
 def areal_page(request):
-    """面雨量: every visible town's areal rainfall (Thiessen polygons) over a window and for the process."""
+    """面雨量: every visible town's (按镇街) or river basin's (按流域, ?by=basin) areal rainfall (Thiessen
+    polygons) over a window and for the process."""
     values, errors, parsed = _rain_query(request)
+    by = request.GET.get("by") if request.GET.get("by") in AREAL_BY else "town"
     sort = values["sort"] or "value"
     try:
-        out = areal_rainfall(request.user, parsed["at"], parsed["window"], sort)
+        if errors:
+            raise ServiceError({})
+        out, sort = _areal(request, values, parsed, by, sort)
     except ServiceError as exc:
         errors += exc.as_list()
-        out = areal_rainfall(request.user, None, parsed["window"], "value")
         sort = "value"
+        out = (basin_rainfall if by == "basin" else areal_rainfall)(request.user, None, parsed["window"], "value")
     classes = rain_classes(parsed["window"])
-    for row in out["towns"]:
+    rows = out["basins"] if by == "basin" else out["towns"]
+    for row in rows:
         row["cell"] = _graded(row["value"], classes)
+        if by == "basin":
+            row["label"] = _basin_label(row)
+            row["state_label"] = BASIN_STATES[row["state"]]
+    keep_by = request.GET.copy()
+    keep_by.pop("by", None)
+    keep_by.pop("sort", None)
     return render(request, "sensing/areal.html", {
-        "at": out["at"], "rows": out["towns"], "gauges": out["gauges"], "sort": sort, "errors": errors,
+        "at": out["at"], "rows": rows, "gauges": out["gauges"], "sort": sort, "errors": errors, "by": by,
+        "keep_by": keep_by.urlencode(), "can_import": can(request.user, BASIN_IMPORT),
         **_rain_context(request, values, parsed),
     }, status=400 if errors else 200)
+
+
+def _basin_label(row: dict) -> str:
+    """A basin's name in the page's language (its English name on English pages when it has one)."""
+    english = (translation.get_language() or "").startswith("en")
+    return row["name_en"] if english and row.get("name_en") else row["name"]
+
+
+@login_required
+@require_safe
+def areal_export(request):
+    """The town or basin areal rainfall table as .xlsx (text cells never formulas: core.sheets)."""
+    values, errors, parsed = _rain_query(request)
+    by = request.GET.get("by") if request.GET.get("by") in AREAL_BY else "town"
+    try:
+        if errors:
+            raise ServiceError({e["field"]: [e["message"]] for e in errors})
+        out, _sort = _areal(request, values, parsed, by, values["sort"] or "value")
+    except ServiceError as exc:
+        for msg in exc.as_list():
+            messages.error(request, str(msg["message"]))
+        return redirect(reverse("sensing:areal") + ("?by=basin" if by == "basin" else ""))
+    stamp = timezone.localtime(out["at"]).strftime("%Y%m%d-%H%M")
+    response = HttpResponse(areal_xlsx(out, by), content_type=XLSX)
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''areal-{by}-{stamp}.xlsx"
+    return response
+
+
+@login_required
+@require_safe
+def basin_rain_page(request, code: str):
+    """One basin's areal rainfall with its Thiessen weights: which gauges, their shares and totals."""
+    values, errors, parsed = _rain_query(request)
+    try:
+        if errors:
+            raise ServiceError({})
+        out = basin_detail(request.user, code, parsed["at"], parsed["window"])
+    except ServiceError as exc:
+        errors += exc.as_list()
+        out = basin_detail(request.user, code, None, parsed["window"])
+    classes = rain_classes(parsed["window"])
+    out["cell"] = _graded(out["value"], classes)
+    for share in out["shares"]:
+        share["percent"] = share["share"] * 100
+    return render(request, "sensing/basin_rain.html", {
+        "b": out, "basin": out["_basin"], "label": region_name(out["_basin"]), "at": out["at"], "errors": errors,
+        "state_label": BASIN_STATES[out["state"]], "hidden_percent": out["hidden_share"] * 100,
+        "top": out["shares"][:SHARES_SHOWN], "rest": out["shares"][SHARES_SHOWN:],
+        **_rain_context(request, values, parsed),
+    }, status=400 if errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def basin_import_page(request):
+    """GeoJSON import of river basins. Step 1: upload → dry run listing every bad feature (nothing written).
+    Step 2: confirm → every feature written, or none."""
+    if not can(request.user, BASIN_IMPORT):
+        raise ScopeError()
+    context: dict = {"max_mb": f"{conf('SENSING_BASIN_MAX_BYTES') / 1024 / 1024:g}",
+                     "max_vertices": conf("SENSING_BASIN_MAX_VERTICES")}
+    if request.method == "POST":
+        IMPORT_DIR.mkdir(parents=True, exist_ok=True)
+        token = request.POST.get("token", "")
+        if token:
+            try:
+                path = IMPORT_DIR / f"{uuid.UUID(token)}.geojson"
+            except ValueError:  # not a token this page gave out
+                path = None
+            if path is None or not path.exists() or request.session.get(f"import:{token}") != "basins":
+                messages.error(request, _("导入会话已过期,请重新上传"))
+                return redirect("sensing:basin_import")
+            report = import_basins(request.user, path.read_bytes(), dry_run=False)
+            if report.ok:
+                path.unlink(missing_ok=True)
+                messages.success(request, _("导入完成:新增 %(c)s 条,修改 %(u)s 条,%(n)s 条无变化") % {
+                    "c": report.created, "u": report.updated, "n": report.unchanged})
+                return redirect("records:list", slug="basins")
+            context["report"] = _labelled_basin(report)
+        elif "file" in request.FILES:
+            upload = request.FILES["file"]
+            most = int(conf("SENSING_BASIN_MAX_BYTES"))
+            data = upload.read(most + 1)
+            # "Import at once if every feature passes" (dry_run=false): one step, as the API's import.
+            direct = request.POST.get("dry_run") == "false"
+            report = import_basins(request.user, data, dry_run=not direct)
+            if direct and report.ok:
+                messages.success(request, _("导入完成:新增 %(c)s 条,修改 %(u)s 条,%(n)s 条无变化") % {
+                    "c": report.created, "u": report.updated, "n": report.unchanged})
+                return redirect("records:list", slug="basins")
+            token = ""
+            if report.ok:
+                token = str(uuid.uuid4())
+                (IMPORT_DIR / f"{token}.geojson").write_bytes(data)
+                request.session[f"import:{token}"] = "basins"
+            context.update({"report": _labelled_basin(report), "token": token})
+        else:
+            messages.error(request, _("请选择要上传的 GeoJSON 文件"))
+    return render(request, "sensing/basin_import.html", context)
+
+
+def _labelled_basin(report):
+    labels = {"geometry": _("边界"), "file": _("文件"), "feature": _("要素"), "region": _("区划代码"),
+              "__all__": ""}
+    kind = get_kind("basins")
+    for err in report.errors:
+        name = err.get("field") or ""
+        if name in labels:
+            err["field_label"] = labels[name]
+        else:
+            try:
+                err["field_label"] = kind.label_of(name)
+            except Exception:  # noqa: BLE001 -- a field the model does not have: show its name
+                err["field_label"] = name
+    return report
+
+
+@login_required
+@require_safe
+def basin_export(request):
+    """The basins the user may read as a GeoJSON FeatureCollection (the import's format)."""
+    body = json.dumps(basins_geojson(visible_basins(request.user)), ensure_ascii=False)
+    response = HttpResponse(body, content_type="application/geo+json; charset=utf-8")
+    response["Content-Disposition"] = "attachment; filename*=UTF-8''basins.geojson"
+    return response
+
+
+def basin_panel(request, kind, obj) -> dict:
+    """The basin detail page's panel: the outline on a map, its area, its sub-basins, links to its areal
+    rainfall and Thiessen weights and to the GeoJSON import."""
+    children = list(obj.children.order_by("code").values("pk", "code", "name"))
+    return {"outline": outline_svg(obj.boundary), "area": obj.area_km2,
+            "children": children, "can_import": can(request.user, BASIN_IMPORT)}
+
+
+def basin_layer_config(request) -> dict:
+    """The command map's river basin layer (sensing/basinmap.js): endpoint and texts. It follows the rainfall
+    layer's window and time controls."""
+    return {
+        "url": reverse("api:api-root") + "map/basins",
+        "detailUrl": "/sensing/rainfall/basins/{code}/",
+        "labels": {"load_failed": _("流域加载失败"), "mm": _("毫米"), "no_gauge": _("无站:流域内及附近没有雨量站数据"),
+                   "areal": _("面雨量"), "process": _("过程面雨量"), "details": _("站点权重")},
+    }
 
 
 def map_layer_config(request) -> dict:

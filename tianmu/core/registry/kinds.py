@@ -77,6 +77,9 @@ class RecordKind:
     # to actors the permission table does not grant `personal_action` (any region).
     personal_fields: list[str] = []
     personal_action: str = ""
+    # Extra buttons on the list page, pages the kind's app adds: [(label, URL name, query string, permission
+    # action or "" for everyone)], e.g. the river basins' GeoJSON import and their areal rainfall table.
+    list_links: list[tuple] = []
 
     # ---- derived -----------------------------------------------------------------------------------------
     @classmethod

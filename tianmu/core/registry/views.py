@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.forms.utils import ErrorDict
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
@@ -24,7 +25,7 @@ from ..errors import ScopeError, ServiceError
 from ..models import Region
 from ..names import region_name
 from ..plugins import record_panels, resolve
-from ..scope import can_write_region, region_prefix, write_prefix
+from ..scope import can, can_write_region, region_prefix, write_prefix
 from .api import change_history
 from .forms import build_form
 from .io import XLSX_CONTENT_TYPE, export_geojson, export_xlsx, import_xlsx, template_xlsx
@@ -160,6 +161,8 @@ def record_list(request, slug):
         "filters": _filter_choices(kind), "regions": _regions_for_filter(request.user), "params": request.GET,
         "querystring": urlencode(params, doseq=True), "stats": stats, "filter_errors": filter_errors,
         "can_write": write_prefix(request.user) is not None, "near": near,
+        "links": [{"label": label, "url": reverse(name) + query} for label, name, query, action in kind.list_links
+                  if not action or can(request.user, action)],
     }, status=400 if filter_errors else 200)  # the page, with what is wrong with its filters
 
 

@@ -5,6 +5,7 @@ write case for every sensing route that changes something."""
 from __future__ import annotations
 
 import io
+import json
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
@@ -62,6 +63,26 @@ def matrix_objects(records, world) -> MatrixObjects:
         return [WriteCase("sensing.threshold.set", body={**body, "station": station.code, "red": float(next(levels))}),
                 WriteCase("sensing.threshold.set_default", body={**body, "red": float(next(levels))})]
 
+    from tianmu.sensing.models import Basin
+
+    basin_codes = iter(range(1, 10_000))
+
+    def basin_count() -> int:
+        return Basin.objects.count()
+
+    def basin_import_case(multipart_key: str) -> WriteCase:
+        """A new district basin from a GeoJSON upload: district-level writers only (a basin crossing towns
+        belongs to the district), confirmed (dry_run false) so an allowed write adds one basin."""
+        code = f"MX-{next(basin_codes)}"
+        d = world["district"]
+        w, s = d.lon - 0.05, d.lat - 0.05
+        fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": code, "name": code},
+              "geometry": {"type": "Polygon", "coordinates": [[[w, s], [w + 0.1, s], [w + 0.1, s + 0.1],
+                                                                [w, s + 0.1], [w, s]]]}}]}
+        upload = SimpleUploadedFile("b.geojson", json.dumps(fc).encode())
+        return WriteCase("sensing.basins.import", multipart=True, fingerprint=basin_count,
+                         body={multipart_key: upload, "dry_run": "false"})
+
     api = "/api/v1/sensing"
     return MatrixObjects(
         # key: a per-station alarm group, here the stand-alone sensor's (the record kind's example has no station).
@@ -79,6 +100,8 @@ def matrix_objects(records, world) -> MatrixObjects:
             f"POST {api}/readings": readings_case,
             f"POST {api}/readings/import": readings_import_case,
             f"PUT {api}/thresholds": threshold_cases,
+            f"POST {api}/basins/import": lambda: basin_import_case("file"),
+            "POST sensing/basins/import/": lambda: basin_import_case("file"),
             "POST sensing/alarms/<int:pk>/acknowledge/":
                 lambda: fresh_alarm_case("sensing.alarm.acknowledge", "note", note="已查看"),
             "POST sensing/alarms/<int:pk>/close/": lambda: fresh_alarm_case("sensing.alarm.close", "note",
