@@ -77,7 +77,8 @@ DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/tianmu_bench_sensing_mqtt
 SHARED = ("127.0.0.1", 1883)
 TUNED_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "tianmu.conf"
 THROUGHPUT_GOAL = 5000.0
-WORKER_APP = "tianmu-bench-ingest"  # the worker's PostgreSQL application_name, to find its backend
+WORKER_APP = "tianmu-bench-ingest"  # the worker's PostgreSQL application_name, to find its backends
+BROKER_PID: list[int | None] = [None]  # the private broker's process, for its CPU per message
 P99_GOAL_S = 1.0
 TRIGGER_VALUE = 60.0  # gas %LEL: red
 
@@ -292,8 +293,8 @@ class CpuMeter:
     do not depend on what else the shared machine is doing. The backends (the worker's connection pool: a batch
     may run on any of them) are found by the application name the worker connects with (PGAPPNAME)."""
 
-    def __init__(self, worker: Worker, db: Db):
-        self.worker, self.db = worker, db
+    def __init__(self, worker: Worker, db: Db, broker_pid: int | None = None):
+        self.worker, self.db, self.broker_pid = worker, db, broker_pid
         self.pg0: dict[int, float] = {}
 
     def backends(self) -> dict[int, float]:
@@ -303,12 +304,15 @@ class CpuMeter:
 
     def start(self) -> None:
         self.t0, self.w0, self.pg0 = time.time(), proc_cpu(self.worker.proc.pid), self.backends()
+        self.b0 = proc_cpu(self.broker_pid)
 
     def stop(self, messages: int, until: float | None = None) -> dict:
         w = proc_cpu(self.worker.proc.pid) - self.w0
         pgc = sum(cpu - self.pg0.get(pid, 0.0) for pid, cpu in self.backends().items())
+        broker = proc_cpu(self.broker_pid) - self.b0 if self.broker_pid else None
         wall = (until or time.time()) - self.t0
         return {"worker_cpu_s": w, "postgres_cpu_s": pgc, "wall_s": wall,
+                "broker_us_per_msg": 1e6 * broker / messages if broker is not None and messages else None,
                 "worker_cpu_share": w / wall if wall > 0 else 0.0,
                 "worker_us_per_msg": 1e6 * w / messages if messages else 0.0,
                 "postgres_us_per_msg": 1e6 * pgc / messages if messages else 0.0,
@@ -480,7 +484,7 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
         # 2. throughput
         base = db.count()
         log(f"{name}: throughput — {args.messages} messages as fast as the publisher can")
-        meter = CpuMeter(worker, db)
+        meter = CpuMeter(worker, db, BROKER_PID[0])
         meter.start()
         sampler = CountSampler(args.db_url)
         sampler.start()
@@ -516,8 +520,9 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
         log(f"{name}: published {pub['published']} at {pub['publish_rate']:,.0f}/s; stored {stored} "
             f"(sustained {tp['sustained_rate']:,.0f}/s, overall {tp['overall_rate']:,.0f}/s, lost {tp['lost']})")
         log(f"{name}: worker CPU {cpu['worker_us_per_msg']:.0f} µs/message ({cpu['msgs_per_worker_cpu_s']:,.0f} "
-            f"messages per CPU-second; it had {cpu['worker_cpu_share']:.0%} of a core), its PostgreSQL backend "
-            f"{cpu['postgres_us_per_msg']:.0f} µs/message")
+            f"messages per CPU-second; it had {cpu['worker_cpu_share']:.0%} of a core), its PostgreSQL backends "
+            f"{cpu['postgres_us_per_msg']:.0f} µs/message, the broker "
+            + (f"{cpu['broker_us_per_msg']:.0f} µs/message" if cpu["broker_us_per_msg"] is not None else "–"))
 
         # 3. latency at a steady rate
         count = int(args.latency_rate * args.latency_seconds)
@@ -591,7 +596,7 @@ def bench_broker(name: str, host: str, port: int, args, fleet, triggers, db: Db,
             pub = publisher_result(proc, 600)
             worker = Worker(env, work / f"ingest-{name}-backlog.log", args.experiment)
             t_start = time.time()
-            meter = CpuMeter(worker, db)
+            meter = CpuMeter(worker, db, BROKER_PID[0])
             meter.start()
             n, samples = wait_count(db, base + pub["published"], args.drain_seconds + 60, stall=20)
             t_done = next((t for t, c in samples if c == n), samples[-1][0])
@@ -693,14 +698,17 @@ def main(argv=None) -> int:
             if name == "tuned":
                 private = PrivateBroker(work)
                 host, port = "127.0.0.1", private.port
+                BROKER_PID[0] = private.proc.pid
             elif name == "nats":
                 from broker_durability import Nats
 
                 private = Nats(work)
                 private.start()
                 host, port = "127.0.0.1", private.port
+                BROKER_PID[0] = private.proc.pid
             else:
                 host, port = SHARED
+                BROKER_PID[0] = None
             for state in states:
                 key = name if state == "quiet" else f"{name}-storm"
                 result["brokers"][key] = bench_broker(name, host, port, args, fleet, triggers, db, work,
