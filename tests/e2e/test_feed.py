@@ -33,7 +33,7 @@ def test_feed_reads_as_sentences_and_updates_live(login):
     text = row.inner_text()
     assert re.search(r"\d\d-\d\d \d\d:\d\d:\d\d", text)
     link = row.locator("a").first
-    assert f"sensor={gauge['code']}" in link.get_attribute("href")
+    assert re.search(r"/sensing/alarms/\d+/$", link.get_attribute("href"))  # the alarm's own page
     # Filtered to red: only red rows, each with its level tag.
     page.goto("/events/?level=red")
     tags = page.locator("#event-table tbody .tag").all_inner_texts()
@@ -41,5 +41,5 @@ def test_feed_reads_as_sentences_and_updates_live(login):
     shot(page, "feed-red")
     with page.expect_navigation():
         page.locator("#event-table tbody tr", has_text=gauge["station"]).first.locator("a").click()
-    assert "/sensing/alarms/" in page.url and gauge["code"] in page.locator("#alarms").inner_text()
+    assert re.search(r"/sensing/alarms/\d+/$", page.url) and gauge["code"] in page.locator("main").inner_text()
     assert not page.tm_errors, page.tm_errors

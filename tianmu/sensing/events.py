@@ -133,7 +133,9 @@ def _alarm_sentence(event, places):
         return None
     if verb in ("acknowledged", "closed") and params["note"]:
         text += gettext(":%(note)s") % params
-    url = reverse("sensing:alarms") + f"?sensor={p.get('sensor', '')}&status=all&sort=time"
+    # The alarm's own page (why, history, the data around it, its zones); events without the id, the sensor's alarms.
+    url = reverse("sensing:alarm", args=[p["alarm"]]) if isinstance(p.get("alarm"), int) else (
+        reverse("sensing:alarms") + f"?sensor={p.get('sensor', '')}&status=all&sort=time")
     return Sentence(text, url, p.get("level", "") if p.get("level") in ("red", "orange", "yellow", "blue") else "")
 
 

@@ -24,7 +24,8 @@ def test_alarm_sentences(world, net, t0):
     texts = [s.text for s in sentences(opened)]
     assert texts and all(t.startswith(net["stations"]["rain_a"].name + " ") for t in texts)
     flash = next(s for s in sentences(opened) if "山洪" in s.text)
-    assert flash.level in ("red", "orange") and flash.url.startswith("/sensing/alarms/?sensor=RG-A")
+    flash_event = next(e for e in opened if e.payload["rule"] == "flash_flood")
+    assert flash.level in ("red", "orange") and flash.url == f"/sensing/alarms/{flash_event.payload['alarm']}/"
     station_name = net["stations"]["rain_a"].name
     assert station_name in flash.text and "告警" in flash.text
     one = sentence(opened.first())  # one by one reads the same as in a batch
