@@ -390,12 +390,18 @@ def _pg_fetch(sql: str, params: list) -> list[tuple]:
     timestamps per batch) was quoted into the SQL text in Python and every timestamp answered as text parsed back,
     about a quarter of an ingest worker's CPU in a storm (bench/sensing_ingest.py --profile worker_storm
     --cprofile). Same connection and transaction as the ORM."""
+    import time
+
     import psycopg
 
     connection.ensure_connection()
+    start = time.monotonic()
     with psycopg.Cursor(connection.connection) as cur:
         cur.execute(sql.replace("%s", "%b"), params, binary=True)
-        return cur.fetchall()
+        rows = cur.fetchall()
+    if connection.queries_logged:  # seen by Django's query log like any other (tests count queries per batch)
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - start:.3f}"})
+    return rows
 
 
 def span_stats(spans: list[Span], source: str = "readings") -> list[SpanStats]:
